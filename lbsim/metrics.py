@@ -1,0 +1,159 @@
+"""Streaming measurements: memory stays bounded whatever the simulated time.
+
+Latencies go into log-spaced histograms (relative bin width 1%, so a percentile is
+within about 0.5% of the exact order statistic) per member; means are exact sums. Calls
+on the hot path only append to two Python lists; the lists are folded into numpy
+histograms every :data:`FLUSH` requests. Per-second series (throughput, errors) cost one
+slot per simulated second, not per request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: latency histogram range and resolution
+LAT_MIN = 1e-7
+LAT_MAX = 1e6
+RATIO = 1.01
+_LOG_RATIO = math.log(RATIO)
+NBINS = int(math.ceil(math.log(LAT_MAX / LAT_MIN) / _LOG_RATIO)) + 2  # + under/overflow
+FLUSH = 1 << 16
+
+#: outcome codes; index 0 is success, the rest are error classes
+OK = 0
+
+
+def bin_edges() -> np.ndarray:
+    """Lower edges of the latency bins (bin 0 holds everything below LAT_MIN)."""
+    k = np.arange(NBINS - 1, dtype=float)
+    return np.concatenate([[0.0], LAT_MIN * RATIO**k])
+
+
+def _bin_mid() -> np.ndarray:
+    k = np.arange(NBINS, dtype=float)
+    mid = LAT_MIN * RATIO ** (k - 1 + 0.5)
+    mid[0] = LAT_MIN / 2
+    return mid
+
+
+_MID = _bin_mid()
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Count, mean and percentiles of a latency distribution (seconds)."""
+
+    count: int
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+
+    def as_dict(self) -> dict[str, float]:
+        """The contract's ``latency`` object."""
+        return {"mean": self.mean, "p50": self.p50, "p95": self.p95, "p99": self.p99}
+
+
+def percentile_from_hist(hist: np.ndarray, q: float) -> float:
+    """The q-quantile (0..1) of a latency histogram, at its bin's geometric midpoint."""
+    total = int(hist.sum())
+    if total == 0:
+        return float("nan")
+    rank = max(1, math.ceil(q * total))
+    idx = int(np.searchsorted(np.cumsum(hist), rank))
+    return float(_MID[min(idx, NBINS - 1)])
+
+
+class LatencyRecorder:
+    """Per-member latency histograms and exact sums, filled from a buffered stream."""
+
+    __slots__ = ("_lat", "_who", "counts", "hist", "n_members", "sums")
+
+    def __init__(self, n_members: int) -> None:
+        self.n_members = n_members
+        self.hist = np.zeros((n_members + 1, NBINS), dtype=np.int64)  # last row: no member
+        self.sums = np.zeros(n_members + 1, dtype=float)
+        self.counts = np.zeros(n_members + 1, dtype=np.int64)
+        self._lat: list[float] = []
+        self._who: list[int] = []
+
+    def grow(self, n_members: int) -> None:
+        """Make room for members added during the run (indices stay stable)."""
+        self.flush()
+        if n_members <= self.n_members:
+            return
+        extra = n_members - self.n_members
+        none_row = self.hist[-1:]
+        self.hist = np.vstack([self.hist[:-1], np.zeros((extra, NBINS), np.int64), none_row])
+        self.sums = np.concatenate([self.sums[:-1], np.zeros(extra), self.sums[-1:]])
+        self.counts = np.concatenate([self.counts[:-1], np.zeros(extra, np.int64), self.counts[-1:]])
+        self.n_members = n_members
+
+    def add(self, member: int, latency: float) -> None:
+        """Record one latency for member index ``member`` (-1: no member was chosen)."""
+        self._lat.append(latency)
+        self._who.append(member)
+        if len(self._lat) >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Fold buffered values into the histograms."""
+        if not self._lat:
+            return
+        lat = np.asarray(self._lat, dtype=float)
+        who = np.asarray(self._who, dtype=np.int64)
+        who[who < 0] = self.n_members
+        with np.errstate(divide="ignore"):
+            b = np.floor(np.log(np.maximum(lat, 0.0) / LAT_MIN) / _LOG_RATIO) + 1
+        b = np.clip(np.nan_to_num(b, neginf=0.0), 0, NBINS - 1).astype(np.int64)
+        flat = np.bincount(who * NBINS + b, minlength=(self.n_members + 1) * NBINS)
+        self.hist += flat.reshape(self.n_members + 1, NBINS)
+        self.sums += np.bincount(who, weights=lat, minlength=self.n_members + 1)
+        self.counts += np.bincount(who, minlength=self.n_members + 1)
+        self._lat.clear()
+        self._who.clear()
+
+    def summary(self, rows: Sequence[int] | None = None) -> LatencySummary:
+        """Latency summary over the given member rows (all rows when None)."""
+        self.flush()
+        if rows is None:
+            hist = self.hist.sum(axis=0)
+            n = int(self.counts.sum())
+            s = float(self.sums.sum())
+        else:
+            hist = self.hist[list(rows)].sum(axis=0)
+            n = int(self.counts[list(rows)].sum())
+            s = float(self.sums[list(rows)].sum())
+        if n == 0:
+            nan = float("nan")
+            return LatencySummary(0, nan, nan, nan, nan)
+        return LatencySummary(
+            n,
+            s / n,
+            percentile_from_hist(hist, 0.50),
+            percentile_from_hist(hist, 0.95),
+            percentile_from_hist(hist, 0.99),
+        )
+
+    def histogram(self, rows: Sequence[int] | None = None) -> np.ndarray:
+        """The raw counts per bin (for CDF plots)."""
+        self.flush()
+        return self.hist.sum(axis=0) if rows is None else self.hist[list(rows)].sum(axis=0)
+
+
+class SecondSeries:
+    """Per-simulated-second counters (requests completed, errors, ...)."""
+
+    __slots__ = ("data", "names")
+
+    def __init__(self, duration: float, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.data = np.zeros((int(math.ceil(duration)) + 1, len(names)), dtype=np.int64)
+
+    def add(self, t: float, column: int, n: int = 1) -> None:
+        """Count ``n`` in the second containing ``t``."""
+        self.data[int(t), column] += n

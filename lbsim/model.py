@@ -1,0 +1,614 @@
+"""Scenario schema: Octavia's API objects plus lbsim's simulation settings.
+
+Field names, defaults and value ranges are Octavia 19's v2 API rules
+(reference/octavia-semantics.md §4); the lbsim-only fields (member ``concurrency`` and
+``service_time``, traffic, events, expectations) are the contract's
+(contract/scenario-and-results-v1.md). Every model forbids unknown keys so that a
+misspelt field is an error, not a silently ignored setting.
+
+Checks that need the whole scenario (unique names, references, protocol combinations)
+live in :func:`lbsim.validation.check_scenario`, so that each problem is reported
+with its own field path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+# --------------------------------------------------------------------------------------
+# Octavia constants (octavia-semantics.md §4)
+# --------------------------------------------------------------------------------------
+
+LISTENER_PROTOCOLS = ("TCP", "HTTP", "HTTPS", "TERMINATED_HTTPS", "UDP", "SCTP", "PROMETHEUS")
+POOL_PROTOCOLS = ("TCP", "HTTP", "HTTPS", "PROXY", "PROXYV2", "UDP", "SCTP")
+LB_ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT")
+HM_TYPES = ("HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH")
+PERSISTENCE_TYPES = ("SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE")
+MAX_TIMEOUT_MS = 2_073_600_000  # 24 days, Octavia's listener timeout upper bound
+
+#: listener protocol -> pool protocols Octavia accepts (VALID_LISTENER_POOL_PROTOCOL_MAP)
+LISTENER_POOL_PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "TCP": ("HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP"),
+    "HTTP": ("HTTP", "PROXY", "PROXYV2"),
+    "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
+    "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
+    "UDP": ("UDP",),
+    "SCTP": ("SCTP",),
+    "PROMETHEUS": (),
+}
+#: pool protocol -> health monitor types Octavia accepts
+POOL_HM_TYPES: dict[str, tuple[str, ...]] = {
+    "UDP": ("UDP-CONNECT", "SCTP", "TCP", "HTTP"),
+    "SCTP": ("UDP-CONNECT", "SCTP", "TCP", "HTTP"),
+    **{p: ("HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO") for p in ("TCP", "HTTP", "HTTPS", "PROXY", "PROXYV2")},
+}
+#: listener protocol -> L4 protocol, for the per-LB port uniqueness rule
+L4_PROTOCOL = {
+    "TCP": "TCP",
+    "HTTP": "TCP",
+    "HTTPS": "TCP",
+    "TERMINATED_HTTPS": "TCP",
+    "PROMETHEUS": "TCP",
+    "UDP": "UDP",
+    "SCTP": "SCTP",
+}
+_EXPECTED_CODES = re.compile(r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$")
+
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+TimeoutMs = Annotated[int, Field(ge=0, le=MAX_TIMEOUT_MS)]
+NonNegTime = Annotated[float, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    """Base for all scenario models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------
+# Distributions (contract: "Distributions")
+# --------------------------------------------------------------------------------------
+
+
+class Constant(_Strict):
+    """Always the same value."""
+
+    dist: Literal["constant"]
+    value: NonNegTime
+
+
+class Exponential(_Strict):
+    """Exponential with the given mean (memoryless service or inter-event times)."""
+
+    dist: Literal["exponential"]
+    mean: PosFloat
+
+
+class LogNormal(_Strict):
+    """Log-normal with the given mean and log-space standard deviation ``sigma``."""
+
+    dist: Literal["lognormal"]
+    mean: PosFloat
+    sigma: Annotated[float, Field(ge=0)]
+
+
+class Gamma(_Strict):
+    """Gamma with the given mean and coefficient of variation ``cv`` (std/mean)."""
+
+    dist: Literal["gamma"]
+    mean: PosFloat
+    cv: PosFloat
+
+
+class Uniform(_Strict):
+    """Uniform on [low, high]."""
+
+    dist: Literal["uniform"]
+    low: NonNegTime
+    high: NonNegTime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        return self
+
+
+class Empirical(_Strict):
+    """Resampling of observed values, given inline or as a one-column CSV file."""
+
+    dist: Literal["empirical"]
+    samples: list[NonNegTime] | None = Field(default=None, min_length=1)
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Empirical:
+        if (self.samples is None) == (self.file is None):
+            raise ValueError("give exactly one of 'samples' or 'file'")
+        return self
+
+
+Distribution = Annotated[
+    Constant | Exponential | LogNormal | Gamma | Uniform | Empirical,
+    Field(discriminator="dist"),
+]
+
+
+def _const(value: float) -> Constant:
+    return Constant(dist="constant", value=value)
+
+
+def _exp(mean: float) -> Exponential:
+    return Exponential(dist="exponential", mean=mean)
+
+
+# --------------------------------------------------------------------------------------
+# Octavia objects (§4)
+# --------------------------------------------------------------------------------------
+
+
+class HealthMonitor(_Strict):
+    """A pool's health monitor; maps to HAProxy ``check inter/timeout/rise/fall``."""
+
+    name: Name | None = None
+    type: Literal["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"]
+    delay: Annotated[int, Field(ge=0, description="seconds between checks (HAProxy inter)")]
+    timeout: Annotated[int, Field(ge=0, description="seconds a check may take")]
+    max_retries: Annotated[int, Field(ge=1, le=10, description="HAProxy rise")]
+    max_retries_down: Annotated[int, Field(ge=1, le=10, description="HAProxy fall")] = 3
+    http_method: Literal[HTTP_METHODS] | None = None  # type: ignore[valid-type]
+    url_path: Annotated[str, Field(pattern=r"^/")] | None = None
+    expected_codes: str | None = None
+    http_version: Literal[1.0, 1.1] | None = None
+    domain_name: str | None = None
+    admin_state_up: bool = True
+
+    @field_validator("expected_codes")
+    @classmethod
+    def _codes(cls, v: str | None) -> str | None:
+        if v is not None and not _EXPECTED_CODES.match(v.strip()):
+            raise ValueError(
+                "expected a comma-separated list of 3-digit codes ('200' or '200, 202') "
+                "or one range ('200-204')"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _http_only_options(self) -> HealthMonitor:
+        is_http = self.type in ("HTTP", "HTTPS")
+        if not is_http:
+            for opt in ("http_method", "url_path", "expected_codes", "http_version", "domain_name"):
+                if getattr(self, opt) is not None:
+                    raise ValueError(f"'{opt}' is only valid for HTTP and HTTPS monitors (type is {self.type})")
+        if self.domain_name is not None and self.http_version != 1.1:
+            raise ValueError("domain_name requires http_version 1.1")
+        return self
+
+    @property
+    def method(self) -> str:
+        """HTTP method used by the check (Octavia default GET)."""
+        return self.http_method or "GET"
+
+    @property
+    def path(self) -> str:
+        """URL path of the check (Octavia default ``/``)."""
+        return self.url_path or "/"
+
+    @property
+    def codes(self) -> str:
+        """Expected status codes (Octavia default ``200``)."""
+        return self.expected_codes or "200"
+
+
+class Member(_Strict):
+    """A pool member: a backend server plus how it serves requests (lbsim)."""
+
+    name: Name
+    address: str
+    protocol_port: Port
+    weight: Annotated[int, Field(ge=0, le=256)] = 1
+    backup: bool = False
+    admin_state_up: bool = True
+    monitor_address: str | None = None
+    monitor_port: Port | None = None
+    concurrency: Annotated[int, Field(ge=1, le=100_000, description="requests served at once")] = 1
+    service_time: Distribution = Field(default_factory=lambda: _exp(0.01))
+    behaviour: Literal["healthy", "refuse", "hang", "error", "slow"] = "healthy"
+    status: Annotated[int, Field(ge=100, le=599)] = 500
+    factor: PosFloat = 10.0
+
+    @field_validator("address", "monitor_address")
+    @classmethod
+    def _ip(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                raise ValueError(f"expected an IPv4 or IPv6 address, got {v!r}") from None
+        return v
+
+
+class SessionPersistence(_Strict):
+    """Pool session persistence (Octavia ``session_persistence``)."""
+
+    type: Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
+    cookie_name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    persistence_timeout: Annotated[int, Field(ge=0)] | None = None
+    persistence_granularity: str | None = None
+
+    @model_validator(mode="after")
+    def _cookie(self) -> SessionPersistence:
+        if self.type == "APP_COOKIE" and not self.cookie_name:
+            raise ValueError("APP_COOKIE persistence requires cookie_name")
+        if self.type != "APP_COOKIE" and self.cookie_name is not None:
+            raise ValueError("cookie_name is only valid with APP_COOKIE persistence")
+        return self
+
+
+class Pool(_Strict):
+    """A pool (HAProxy backend) with its members and optional health monitor."""
+
+    name: Name
+    protocol: Literal["TCP", "HTTP", "HTTPS", "PROXY", "PROXYV2", "UDP", "SCTP"]
+    lb_algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
+    admin_state_up: bool = True
+    session_persistence: SessionPersistence | None = None
+    healthmonitor: HealthMonitor | None = None
+    members: list[Member] = Field(default_factory=list)
+
+
+class Listener(_Strict):
+    """A listener (HAProxy frontend)."""
+
+    name: Name
+    protocol: Literal["TCP", "HTTP", "HTTPS", "TERMINATED_HTTPS", "UDP", "SCTP", "PROMETHEUS"]
+    protocol_port: Port
+    connection_limit: Annotated[int, Field(ge=-1)] = -1
+    default_pool: Name | None = None
+    admin_state_up: bool = True
+    timeout_client_data: TimeoutMs = 50000
+    timeout_member_connect: TimeoutMs = 5000
+    timeout_member_data: TimeoutMs = 50000
+    timeout_tcp_inspect: TimeoutMs = 0
+    default_tls_container_ref: str | None = None
+
+
+class LoadBalancer(_Strict):
+    """The load balancer with its listeners and pools (a fully populated tree)."""
+
+    name: Name
+    admin_state_up: bool = True
+    topology: Literal["SINGLE", "ACTIVE_STANDBY"] = "SINGLE"
+    vip_address: str | None = None
+    listeners: list[Listener] = Field(default_factory=list)
+    pools: list[Pool] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------
+# Control-plane settings
+# --------------------------------------------------------------------------------------
+
+
+class Workers(_Strict):
+    """Durations of controller-worker flows (assumptions; Octavia has no fixed figures).
+
+    Defaults are lbsim's assumptions for a healthy cloud: configuration pushes take about a
+    second, amphora builds are dominated by the Nova boot (about a minute).
+    """
+
+    update: Distribution = Field(default_factory=lambda: _const(1.0))
+    create_loadbalancer: Distribution = Field(default_factory=lambda: _const(60.0))
+    delete_loadbalancer: Distribution = Field(default_factory=lambda: _const(10.0))
+    amphora_boot: Distribution = Field(default_factory=lambda: _const(60.0))
+    failure_probability: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class OctaviaSettings(_Strict):
+    """Octavia configuration options that shape timing (octavia-semantics.md §5)."""
+
+    heartbeat_interval: PosFloat = 10.0
+    heartbeat_timeout: PosFloat = 60.0
+    health_check_interval: PosFloat = 3.0
+    failover_threshold: Annotated[int, Field(ge=1)] | None = None
+    vrrp_advert_int: PosFloat = 1.0
+    workers: Workers = Field(default_factory=Workers)
+
+
+# --------------------------------------------------------------------------------------
+# Traffic (contract: arrival processes)
+# --------------------------------------------------------------------------------------
+
+
+class Poisson(_Strict):
+    """Poisson arrivals at ``rate`` requests per second."""
+
+    process: Literal["poisson"]
+    rate: PosFloat
+
+
+class ConstantRate(_Strict):
+    """Evenly spaced arrivals at ``rate`` requests per second."""
+
+    process: Literal["constant"]
+    rate: PosFloat
+
+
+class Profile(_Strict):
+    """Non-homogeneous Poisson arrivals, piecewise-linear rate over ``[[t, rate], ...]``."""
+
+    process: Literal["profile"]
+    profile: list[tuple[NonNegTime, NonNegTime]] = Field(min_length=1)
+
+    @field_validator("profile")
+    @classmethod
+    def _sorted(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        times = [t for t, _ in v]
+        if times != sorted(times):
+            raise ValueError("profile times must be in increasing order")
+        return v
+
+
+class Mmpp(_Strict):
+    """Two-state Markov-modulated Poisson process (bursty traffic)."""
+
+    process: Literal["mmpp"]
+    rates: tuple[NonNegTime, NonNegTime]
+    switch: tuple[PosFloat, PosFloat]
+
+
+class Trace(_Strict):
+    """Replay of a CSV trace ``time,client[,port]`` (path relative to the scenario)."""
+
+    process: Literal["trace"]
+    file: str
+
+
+Arrival = Annotated[
+    Poisson | ConstantRate | Profile | Mmpp | Trace, Field(discriminator="process")
+]
+
+
+class Clients(_Strict):
+    """The client population: source addresses drawn from a CIDR, ephemeral ports."""
+
+    count: Annotated[int, Field(ge=1)] = 1000
+    cidr: str = "198.51.100.0/22"
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise ValueError(f"expected a CIDR such as 198.51.100.0/22, got {v!r}") from None
+        return v
+
+
+class TrafficSource(_Strict):
+    """Requests arriving at one listener."""
+
+    listener: Name
+    arrival: Arrival
+    clients: Clients = Field(default_factory=Clients)
+
+
+# --------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------
+
+
+class MemberEvent(_Strict):
+    """A change of a member's behaviour (fault injection)."""
+
+    at: NonNegTime
+    member: Name
+    behaviour: Literal["healthy", "refuse", "hang", "error", "slow"]
+    status: Annotated[int, Field(ge=100, le=599)] = 500
+    factor: PosFloat = 10.0
+
+
+class ApiEvent(_Strict):
+    """An Octavia API call made at ``at`` (create | update | delete | failover)."""
+
+    at: NonNegTime
+    api: Literal["create", "update", "delete", "failover"]
+    loadbalancer: Name | None = None
+    listener: Name | None = None
+    pool: Name | None = None
+    member: Name | None = None
+    healthmonitor: Name | None = None
+    set: dict[str, Any] = Field(default_factory=dict)
+    cascade: bool = False
+    fail: bool = Field(default=False, description="inject a worker failure for this operation")
+
+    @property
+    def target(self) -> tuple[str, str]:
+        """(object type, name) acted upon: the most specific object named."""
+        for kind in ("member", "healthmonitor", "pool", "listener", "loadbalancer"):
+            name = getattr(self, kind)
+            if name is not None:
+                return kind, name
+        raise ValueError("no target")
+
+    @model_validator(mode="after")
+    def _has_target(self) -> ApiEvent:
+        named = [
+            k
+            for k in ("loadbalancer", "listener", "pool", "member", "healthmonitor")
+            if getattr(self, k) is not None
+        ]
+        if not named:
+            raise ValueError("name the object: loadbalancer, listener, pool, member or healthmonitor")
+        if self.api == "failover" and named != ["loadbalancer"]:
+            raise ValueError("failover takes only 'loadbalancer'")
+        return self
+
+
+class AmphoraEvent(_Strict):
+    """An amphora fault by role: STANDALONE (SINGLE), MASTER or BACKUP (ACTIVE_STANDBY)."""
+
+    at: NonNegTime
+    amphora: Literal["STANDALONE", "MASTER", "BACKUP"]
+    behaviour: Literal["fail"]
+
+
+def _event_kind(v: Any) -> str | None:
+    if isinstance(v, dict):
+        if "api" in v:
+            return "api"
+        if "amphora" in v:
+            return "amphora"
+        if "member" in v:
+            return "member"
+        return None
+    for kind, cls in (("api", ApiEvent), ("amphora", AmphoraEvent), ("member", MemberEvent)):
+        if isinstance(v, cls):
+            return kind
+    return None
+
+
+Event = Annotated[
+    Annotated[ApiEvent, Tag("api")]
+    | Annotated[AmphoraEvent, Tag("amphora")]
+    | Annotated[MemberEvent, Tag("member")],
+    Discriminator(
+        _event_kind,
+        custom_error_type="event_kind",
+        custom_error_message="an event needs 'api', 'amphora' or 'member' (with 'behaviour')",
+    ),
+]
+
+# --------------------------------------------------------------------------------------
+# Expectations
+# --------------------------------------------------------------------------------------
+
+OBJECT_TYPES = ("loadbalancer", "listener", "pool", "member", "healthmonitor", "amphora")
+
+
+class Expectation(_Strict):
+    """A status the run must show: at a time, throughout a window, or a transition in it."""
+
+    at: NonNegTime | None = None
+    within: tuple[NonNegTime, NonNegTime] | None = None
+    loadbalancer: Name | None = None
+    listener: Name | None = None
+    pool: Name | None = None
+    member: Name | None = None
+    healthmonitor: Name | None = None
+    operating_status: str | None = None
+    provisioning_status: str | None = None
+    data_plane_state: str | None = None
+    transition: tuple[str, str] | None = None
+    field: Literal["operating_status", "provisioning_status", "data_plane_state"] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Expectation:
+        named = [k for k in OBJECT_TYPES[:5] if getattr(self, k) is not None]
+        if len(named) != 1:
+            raise ValueError(
+                "name exactly one object: loadbalancer, listener, pool, member or healthmonitor"
+            )
+        if (self.at is None) == (self.within is None):
+            raise ValueError("give exactly one of 'at' or 'within: [t0, t1]'")
+        if self.within is not None and self.within[1] < self.within[0]:
+            raise ValueError("within: [t0, t1] needs t0 <= t1")
+        given = [
+            f
+            for f in ("operating_status", "provisioning_status", "data_plane_state")
+            if getattr(self, f) is not None
+        ]
+        if self.transition is not None:
+            if given:
+                raise ValueError("a 'transition' expectation takes 'field', not a status value")
+            if self.within is None:
+                raise ValueError("a 'transition' expectation needs 'within: [t0, t1]'")
+        elif len(given) != 1:
+            raise ValueError(
+                "give exactly one of operating_status, provisioning_status, data_plane_state"
+            )
+        return self
+
+    @property
+    def target(self) -> tuple[str, str]:
+        """(object type, name) the expectation is about."""
+        for kind in OBJECT_TYPES[:5]:
+            name = getattr(self, kind)
+            if name is not None:
+                return kind, name
+        raise ValueError("no target")
+
+    @property
+    def status_field(self) -> str:
+        """Which status field is checked."""
+        if self.transition is not None:
+            return self.field or "operating_status"
+        for f in ("operating_status", "provisioning_status", "data_plane_state"):
+            if getattr(self, f) is not None:
+                return f
+        raise ValueError("no field")
+
+    @property
+    def expected(self) -> str:
+        """The expected value, or ``OLD -> NEW`` for a transition."""
+        if self.transition is not None:
+            return f"{self.transition[0]} -> {self.transition[1]}"
+        return str(getattr(self, self.status_field))
+
+
+# --------------------------------------------------------------------------------------
+# The scenario
+# --------------------------------------------------------------------------------------
+
+
+class Scenario(_Strict):
+    """A whole lbsim scenario, format version 1."""
+
+    version: Literal[1] = 1
+    name: Name
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    duration: PosFloat
+    warmup: NonNegTime = 0.0
+    start: Literal["running", "provision"] = Field(
+        default="running",
+        description="running: everything ACTIVE at t=0; provision: create the tree from nothing",
+    )
+    octavia: OctaviaSettings = Field(default_factory=OctaviaSettings)
+    loadbalancer: LoadBalancer
+    traffic: list[TrafficSource] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list)
+    expect: list[Expectation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _warmup(self) -> Scenario:
+        if self.warmup >= self.duration:
+            raise ValueError(f"warmup ({self.warmup}) must be shorter than duration ({self.duration})")
+        return self
+
+    # Convenience look-ups used across the engine --------------------------------------
+
+    def pools_by_name(self) -> dict[str, Pool]:
+        """Pools keyed by name."""
+        return {p.name: p for p in self.loadbalancer.pools}
+
+    def listeners_by_name(self) -> dict[str, Listener]:
+        """Listeners keyed by name."""
+        return {lst.name: lst for lst in self.loadbalancer.listeners}
+
+    def members_by_name(self) -> dict[str, tuple[Pool, Member]]:
+        """Members keyed by name, with their pool."""
+        return {m.name: (p, m) for p in self.loadbalancer.pools for m in p.members}
