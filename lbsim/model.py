@@ -67,7 +67,7 @@ L4_PROTOCOL = {
 }
 _EXPECTED_CODES = re.compile(r"^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$")
 
-Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.@\-]+$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 TimeoutMs = Annotated[int, Field(ge=0, le=MAX_TIMEOUT_MS)]
 NonNegTime = Annotated[float, Field(ge=0)]

@@ -1,0 +1,308 @@
+"""The amphora: HAProxy's running configuration, its health checks, and its heartbeats.
+
+The amphora renders the control plane's objects into HAProxy frontends, backends and
+servers (octavia-semantics.md §3: only enabled listeners and pools of an enabled load
+balancer; members and health monitors in PENDING_DELETE are dropped; admin-down members
+stay as ``disabled`` servers), runs one health-check loop per checked server with
+HAProxy's counter and timing (:mod:`lbsim.healthcheck`), and every
+``heartbeat_interval`` sends what HAProxy sees to the health manager as Octavia's v3
+heartbeat message (§1.1).
+
+A configuration push is an HAProxy reload: backends get fresh balancers (a new process:
+round-robin position and connection counts start again, old connections finish on the
+old process), while servers keep their health state (``load-server-state-from-file``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import simpy
+
+from lbsim import healthcheck as hc
+from lbsim import model as m
+from lbsim.controlplane import ControlPlane, Obj
+from lbsim.dataplane import Backend, DataPlane, Frontend, Server, build_backend
+from lbsim.distributions import make_sampler, stream
+from lbsim.status import amphora_member_string, backend_status
+from lbsim.timeline import Timeline
+
+Heartbeat = dict[str, Any]
+
+
+@dataclass
+class Monitor:
+    """A pool's health monitor as rendered (only enabled monitors are rendered)."""
+
+    type: str
+    delay: float
+    timeout: float
+    rise: int
+    fall: int
+    expected: frozenset[int]
+
+    @classmethod
+    def from_obj(cls, hm: Obj) -> Monitor:
+        a = hm.attrs
+        return cls(
+            type=str(a["type"]),
+            delay=float(a["delay"]),
+            timeout=float(a["timeout"]),
+            rise=int(a["max_retries"]),
+            fall=int(a.get("max_retries_down") or 3),
+            expected=hc.expand_expected_codes(str(a.get("expected_codes") or "200")),
+        )
+
+
+@dataclass
+class ServerState:
+    """One rendered server line and its health-check state."""
+
+    name: str
+    pool: str
+    server: Server
+    weight: int
+    backup: bool
+    admin_up: bool
+    monitor: Monitor | None = None
+    counter: hc.HealthCounter | None = None
+    loop_gen: int = 0
+    backend: Backend | None = None
+    local: int = -1
+    state: str = ""
+
+    @property
+    def usable(self) -> bool:
+        """Whether HAProxy may send new traffic here (weight is handled by the balancer)."""
+        if not self.admin_up:
+            return False
+        return self.counter is None or self.counter.is_up()
+
+
+@dataclass
+class Rendered:
+    """The configuration HAProxy is running: listeners, backends keyed ``pool:listener``."""
+
+    listeners: dict[str, Frontend] = field(default_factory=dict)
+    backends: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (pool, listener)
+    pool_servers: dict[str, list[str]] = field(default_factory=dict)
+
+
+class Amphora:
+    """One amphora running HAProxy for the load balancer."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        dp: DataPlane,
+        timeline: Timeline,
+        seed: int,
+        base_dir: Path | None,
+        role: str = "STANDALONE",
+    ) -> None:
+        self.env = env
+        self.dp = dp
+        self.timeline = timeline
+        self.seed = seed
+        self.base_dir = base_dir
+        self.role = role
+        self.alive = True
+        self.servers: dict[str, ServerState] = {}
+        self.rendered = Rendered()
+        self.backend_by_pool: dict[str, Backend] = {}
+        self.on_state_change: Callable[[ServerState], None] | None = None
+
+    # ------------------------------------------------------------- rendering
+    def render(self, cp: ControlPlane, lb_name: str, serving: dict[str, m.Member], fresh: bool) -> None:
+        """Load the control plane's current objects into HAProxy (start-up or reload).
+
+        ``serving`` holds each member's serving model (concurrency, service time,
+        behaviour), which Octavia does not know. ``fresh`` servers start at full health
+        (a deployment that has been running) instead of HAProxy's start-up ``h = rise``.
+        """
+        lb = cp.get("loadbalancer", lb_name)
+        assert lb is not None
+        lb_enabled = bool(lb.attrs.get("admin_state_up", True))
+        rendered = Rendered()
+        backends: dict[str, Backend] = {}
+        # members and servers, in DB order (HAProxy numbers checks in config order)
+        for pool in cp.pools_of(lb_name):
+            if pool.provisioning_status == "PENDING_DELETE" or not pool.attrs.get("admin_state_up", True):
+                continue
+            hm_obj = cp.healthmonitor_of(pool.name)
+            monitor = None
+            if (
+                hm_obj is not None
+                and hm_obj.provisioning_status != "PENDING_DELETE"
+                and hm_obj.attrs.get("admin_state_up", True)
+            ):
+                monitor = Monitor.from_obj(hm_obj)
+            names: list[str] = []
+            for mem in cp.members_of(pool.name):
+                if mem.provisioning_status == "PENDING_DELETE":
+                    continue
+                names.append(mem.name)
+                self._render_server(mem, pool.name, monitor, serving, fresh)
+            rendered.pool_servers[pool.name] = names
+            states = [self.servers[n] for n in names]
+            be = build_backend(
+                pool.name,
+                str(pool.attrs.get("lb_algorithm", "ROUND_ROBIN")),
+                [s.server for s in states],
+                [s.weight for s in states],
+                [s.backup for s in states],
+            )
+            for i, s in enumerate(states):
+                s.backend = be
+                s.local = i
+                if not s.usable:
+                    be.set_usable(i, False)
+            backends[pool.name] = be
+        # servers of removed members leave the configuration
+        keep = {n for names in rendered.pool_servers.values() for n in names}
+        for name in list(self.servers):
+            if name not in keep:
+                st = self.servers.pop(name)
+                st.loop_gen += 1  # stops its check loop
+        # frontends: only enabled listeners of an enabled LB
+        if lb_enabled:
+            for li in cp.listeners_of(lb_name):
+                if li.provisioning_status == "PENDING_DELETE" or not li.attrs.get("admin_state_up", True):
+                    continue
+                limit = int(li.attrs.get("connection_limit", -1) or -1)
+                old = self.rendered.listeners.get(li.name)
+                pool_name = li.attrs.get("default_pool")
+                be = backends.get(str(pool_name)) if pool_name else None
+                fe = old or Frontend(li.name, 0, None, 0.0, 0.0)
+                fe.maxconn = limit if limit > -1 else 50000
+                fe.backend = be
+                fe.timeout_connect = float(li.attrs.get("timeout_member_connect", 5000)) / 1000.0
+                fe.timeout_data = float(li.attrs.get("timeout_member_data", 50000)) / 1000.0
+                rendered.listeners[li.name] = fe
+                if be is not None:
+                    rendered.backends[f"{pool_name}:{li.name}"] = (str(pool_name), li.name)
+        self.rendered = rendered
+        self.backend_by_pool = backends
+        self.dp.frontends = rendered.listeners
+        for st in self.servers.values():
+            self._record_state(st)
+
+    def _render_server(
+        self, mem: Obj, pool: str, monitor: Monitor | None, serving: dict[str, m.Member], fresh: bool
+    ) -> None:
+        a = mem.attrs
+        st = self.servers.get(mem.name)
+        if st is None:
+            spec = serving[mem.name]
+            rng = stream(self.seed, f"service:{mem.name}")
+            server = Server(
+                self.dp,
+                len(self.dp.servers),
+                mem.name,
+                spec.concurrency,
+                make_sampler(spec.service_time, rng, self.base_dir),
+                spec.behaviour,
+                spec.status,
+                spec.factor,
+            )
+            self.dp.add_server(server)
+            st = ServerState(mem.name, pool, server, 1, False, True)
+            self.servers[mem.name] = st
+        st.weight = int(a.get("weight", 1) if a.get("weight") is not None else 1)
+        st.backup = bool(a.get("backup", False))
+        was_admin = st.admin_up
+        st.admin_up = bool(a.get("admin_state_up", True))
+        if monitor != st.monitor:
+            st.monitor = monitor
+            st.loop_gen += 1
+            if monitor is None:
+                st.counter = None
+            else:
+                keep = st.counter
+                st.counter = hc.HealthCounter(monitor.rise, monitor.fall)
+                if keep is not None and not keep.is_up():
+                    # the state file keeps a DOWN server DOWN across the reload
+                    while st.counter.is_up():
+                        st.counter.record(False)
+                elif fresh:
+                    st.counter.record(True)
+                self.env.process(self._check_loop(st, st.loop_gen, self._first_offset(st)))
+        elif st.admin_up and not was_admin and st.counter is not None:
+            st.counter.reset_to_start()  # leaving maintenance: back to h = rise
+
+    def _first_offset(self, st: ServerState) -> float:
+        """When a (re)started check loop first runs: HAProxy's start-up spreading."""
+        checked = [s for s in self.servers.values() if s.monitor is not None]
+        if st not in checked:
+            return 0.0
+        intervals = [max(1, int(round(s.monitor.delay * 1000))) for s in checked if s.monitor]
+        offsets = hc.first_check_offsets(intervals)
+        return float(offsets[checked.index(st)])
+
+    # --------------------------------------------------------- health checks
+    def _check_loop(self, st: ServerState, gen: int, offset: float) -> Generator[simpy.Event, Any, None]:
+        """HAProxy's check task for one server: check, wait ``inter`` after it ends, repeat."""
+        env = self.env
+        yield env.timeout(offset)
+        while st.loop_gen == gen and self.alive:
+            mon = st.monitor
+            if mon is None or st.counter is None:
+                return
+            if not st.admin_up:  # MAINT: no checks while disabled
+                yield env.timeout(mon.delay)
+                continue
+            srv = st.server
+            out = hc.check_outcome(
+                mon.type,
+                self.partition_behaviour(srv),
+                status=srv.status,
+                timeout=mon.timeout,
+                delay=mon.delay,
+                expected=mon.expected,
+            )
+            if out.duration > 0:
+                yield env.timeout(out.duration)
+            if st.loop_gen != gen or not self.alive:
+                return
+            st.counter.record(out.success)
+            self._record_state(st)
+            yield env.timeout(mon.delay)
+
+    def partition_behaviour(self, srv: Server) -> str:
+        """What a health check meets at the member (hook for network partitions)."""
+        return srv.behaviour
+
+    def _record_state(self, st: ServerState) -> None:
+        """Publish the server's HAProxy status string and keep the balancer in step."""
+        counter = st.counter
+        state = hc.data_plane_state(
+            counter, admin_up=st.admin_up, weight=st.weight, checked=st.monitor is not None
+        )
+        if st.backend is not None:
+            st.backend.set_usable(st.local, st.usable)
+            st.backend.set_weight(st.local, st.weight)
+        if state != st.state:
+            st.state = state
+            self.timeline.set(self.env.now, "member", st.name, "data_plane_state", state)
+            if self.on_state_change is not None:
+                self.on_state_change(st)
+
+    # ------------------------------------------------------------- heartbeats
+    def heartbeat(self, seq: int) -> Heartbeat:
+        """Octavia's v3 heartbeat message built from HAProxy's current state (§1.1)."""
+        listeners = {
+            name: {"status": fe.status, "stats": {"conns": fe.active}}
+            for name, fe in self.rendered.listeners.items()
+        }
+        pools: dict[str, Any] = {}
+        for key, (pool, _listener) in self.rendered.backends.items():
+            states = [self.servers[n] for n in self.rendered.pool_servers.get(pool, [])]
+            servers = [(s.state, s.weight if s.usable else 0, s.backup) for s in states]
+            pools[key] = {
+                "status": backend_status(servers),
+                "members": {s.name: amphora_member_string(s.state, s.weight) for s in states},
+            }
+        return {"id": self.role, "seq": seq, "ver": 3, "listeners": listeners, "pools": pools}

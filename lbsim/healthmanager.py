@@ -1,0 +1,113 @@
+"""Octavia's health manager: heartbeats in, operating statuses out; stale amphorae out.
+
+Each heartbeat is turned into operating statuses by the pure aggregation of
+:mod:`lbsim.status` over the control plane's current rows, and the writes are applied
+to the database (so the API shows them) at the moment the heartbeat is processed.
+A heartbeat that counts refreshes the amphora's ``last_update``; the stale scan runs
+every ``health_check_interval`` and starts a failover for an amphora whose last counted
+heartbeat is older than ``heartbeat_timeout`` (octavia-semantics.md §1.8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from lbsim import model as m
+from lbsim.controlplane import ControlPlane, Job
+from lbsim.status import DbListener, DbPool, DbView, HealthUpdate, update_health
+from lbsim.timeline import Timeline
+
+
+def db_view(cp: ControlPlane, lb_name: str) -> DbView | None:
+    """The flat view ``get_lb_for_health_update`` loads, from the control plane's rows."""
+    lb = cp.get("loadbalancer", lb_name)
+    if lb is None or lb.provisioning_status == "DELETED":
+        return None
+    listeners = {
+        li.name: DbListener(
+            li.name,
+            li.operating_status,
+            str(li.attrs.get("protocol", "HTTP")),
+            bool(li.attrs.get("admin_state_up", True)),
+        )
+        for li in cp.listeners_of(lb_name)
+    }
+    pools = {
+        p.name: DbPool(p.name, p.operating_status, {mem.name: mem.operating_status for mem in cp.members_of(p.name)})
+        for p in cp.pools_of(lb_name)
+    }
+    return DbView(
+        lb_name,
+        bool(lb.attrs.get("admin_state_up", True)),
+        lb.provisioning_status,
+        lb.operating_status,
+        listeners,
+        pools,
+    )
+
+
+class HealthManager:
+    """Receives heartbeats, writes operating statuses, detects stale amphorae."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        cp: ControlPlane,
+        timeline: Timeline,
+        settings: m.OctaviaSettings,
+        lb_name: str,
+        record: Callable[[Any], None],
+    ) -> None:
+        self.env = env
+        self.cp = cp
+        self.timeline = timeline
+        self.settings = settings
+        self.lb_name = lb_name
+        self.record = record
+        self.last_update: dict[str, float] = {}
+        self.busy: set[str] = set()
+        self.on_failover: Callable[[str, Job], None] | None = None
+        self.processed = 0
+
+    def process(self, amphora_id: str, heartbeat: dict[str, Any]) -> HealthUpdate | None:
+        """Handle one heartbeat now: refresh the amphora's health row, write statuses."""
+        view = db_view(self.cp, self.lb_name)
+        if view is None:
+            return None
+        update = update_health(view, heartbeat, heartbeat_interval=self.settings.heartbeat_interval)
+        if update.refresh_amphora:
+            self.last_update[amphora_id] = self.env.now
+        for w in update.writes:
+            self.record(self.cp.set_operating_status(w.object_type, w.object_id, w.operating_status))
+        self.processed += 1
+        return update
+
+    def forget(self, amphora_id: str) -> None:
+        """The amphora was deleted: its health row goes away."""
+        self.last_update.pop(amphora_id, None)
+        self.busy.discard(amphora_id)
+
+    def stale_scan(self) -> Generator[simpy.Event, Any, None]:
+        """Every ``health_check_interval``: fail over amphorae whose heartbeats stopped."""
+        s = self.settings
+        while True:
+            yield self.env.timeout(s.health_check_interval)
+            expired = self.env.now - s.heartbeat_timeout
+            stale = [a for a, t in self.last_update.items() if t < expired and a not in self.busy]
+            if not stale:
+                continue
+            if s.failover_threshold is not None and len(stale) >= s.failover_threshold:
+                for amp in stale:
+                    self.timeline.set(self.env.now, "amphora", amp, "provisioning_status", "FAILOVER_STOPPED")
+                continue
+            amp = stale[0]
+            job, changes = self.cp.lock_for_failover(self.lb_name)
+            if job is None:
+                continue  # LB not ACTIVE/ERROR: skip this cycle
+            self.busy.add(amp)
+            self.record(changes)
+            if self.on_failover is not None:
+                self.on_failover(amp, job)

@@ -1,0 +1,335 @@
+"""Run results: summaries as pandas objects, and the contract's result folder.
+
+:class:`RunResult` is what the Python API returns: every table of the result folder as a
+DataFrame (or dict), computed once from the raw run. :meth:`RunResult.save` writes the
+folder atomically: everything goes to a hidden temporary folder beside the target, which
+is renamed into place only when complete, so a crash never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lbsim import expectations as ex
+from lbsim.engine import RawRun
+from lbsim.timeline import Timeline
+
+MEMBER_COLUMNS = ["name", "requests", "ok", "errors", "share", "mean", "p50", "p95", "p99"]
+INCIDENT_COLUMNS = [
+    "kind",
+    "target",
+    "fault_time",
+    "detected_time",
+    "api_visible_time",
+    "recovered_time",
+    "requests_failed",
+    "requests_slowed",
+]
+
+
+def object_id(scenario: str, object_type: str, name: str) -> str:
+    """A stable UUID for an object (Octavia shows UUIDs; lbsim derives them from names)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lbsim:{scenario}:{object_type}:{name}"))
+
+
+def _r(x: float) -> float | None:
+    """Round for output; NaN becomes null."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    return round(float(x), 9)
+
+
+@dataclass
+class RunResult:
+    """The results of one run, as Python objects."""
+
+    summary: dict[str, Any]
+    members: pd.DataFrame
+    transitions: pd.DataFrame
+    expectations: pd.DataFrame
+    status: dict[str, Any]
+    incidents: pd.DataFrame
+    timeseries: pd.DataFrame
+    api_calls: pd.DataFrame
+    scenario_yaml: str = ""
+    requests: pd.DataFrame | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when every expectation held."""
+        return bool((self.expectations["result"] == "pass").all()) if len(self.expectations) else True
+
+    @property
+    def timeline(self) -> Timeline:
+        """The status timeline, for point-in-time queries."""
+        return Timeline.from_frame(self.transitions)
+
+    def save(self, out: Path) -> Path:
+        """Write the result folder atomically; returns its path."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            _write_json(tmp / "summary.json", self.summary)
+            self.members.to_csv(tmp / "members.csv", index=False, lineterminator="\n")
+            self.transitions.to_csv(tmp / "transitions.csv", index=False, lineterminator="\n")
+            self.expectations.to_csv(tmp / "expectations.csv", index=False, lineterminator="\n")
+            _write_json(tmp / "status.json", self.status)
+            self.incidents.to_csv(tmp / "incidents.csv", index=False, lineterminator="\n")
+            self.timeseries.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
+            self.api_calls.to_csv(tmp / "api.csv", index=False, lineterminator="\n")
+            (tmp / "scenario.yaml").write_text(self.scenario_yaml, encoding="utf-8")
+            if self.requests is not None:
+                self.requests.to_parquet(tmp / "requests.parquet", index=False)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+    @classmethod
+    def load(cls, folder: Path) -> RunResult:
+        """Read a result folder written by :meth:`save`."""
+        folder = Path(folder)
+        req = folder / "requests.parquet"
+        return cls(
+            summary=json.loads((folder / "summary.json").read_text()),
+            members=pd.read_csv(folder / "members.csv"),
+            transitions=pd.read_csv(folder / "transitions.csv", keep_default_na=False),
+            expectations=pd.read_csv(folder / "expectations.csv", keep_default_na=False),
+            status=json.loads((folder / "status.json").read_text()),
+            incidents=pd.read_csv(folder / "incidents.csv"),
+            timeseries=pd.read_csv(folder / "timeseries.csv"),
+            api_calls=pd.read_csv(folder / "api.csv", keep_default_na=False),
+            scenario_yaml=(folder / "scenario.yaml").read_text() if (folder / "scenario.yaml").exists() else "",
+            requests=pd.read_parquet(req) if req.exists() else None,
+        )
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def status_tree(run_scenario: str, lb_name: str, timeline: Timeline, at: float, cp_objects: dict[str, Any]) -> dict[str, Any]:
+    """``openstack loadbalancer status show`` at time ``at`` (octavia-semantics.md §6.1).
+
+    ``cp_objects`` describes the tree: listeners (with default pool), pools (with
+    monitor and members), as found in the control plane or the scenario.
+    """
+
+    def st(kind: str, name: str) -> tuple[str, str]:
+        return (
+            timeline.value_at(kind, name, "operating_status", at),
+            timeline.value_at(kind, name, "provisioning_status", at),
+        )
+
+    def alive(kind: str, name: str) -> bool:
+        prov = timeline.value_at(kind, name, "provisioning_status", at)
+        return prov not in ("", "DELETED")
+
+    listeners = []
+    for li in cp_objects["listeners"]:
+        if not alive("listener", li["name"]):
+            continue
+        op, prov = st("listener", li["name"])
+        pools = []
+        pool_name = li.get("default_pool")
+        pool = cp_objects["pools"].get(pool_name) if pool_name else None
+        if pool is not None and alive("pool", pool_name):
+            pop, pprov = st("pool", pool_name)
+            entry: dict[str, Any] = {
+                "id": object_id(run_scenario, "pool", pool_name),
+                "name": pool_name,
+                "provisioning_status": pprov,
+                "operating_status": pop,
+            }
+            hm = pool.get("healthmonitor")
+            if hm is not None and alive("healthmonitor", hm["name"]):
+                hop, hprov = st("healthmonitor", hm["name"])
+                entry["health_monitor"] = {
+                    "id": object_id(run_scenario, "healthmonitor", hm["name"]),
+                    "name": hm["name"],
+                    "type": hm["type"],
+                    "provisioning_status": hprov,
+                    "operating_status": hop,
+                }
+            members = []
+            for mem in pool["members"]:
+                if not alive("member", mem["name"]):
+                    continue
+                mop, mprov = st("member", mem["name"])
+                members.append(
+                    {
+                        "id": object_id(run_scenario, "member", mem["name"]),
+                        "name": mem["name"],
+                        "operating_status": mop,
+                        "provisioning_status": mprov,
+                        "address": mem["address"],
+                        "protocol_port": mem["protocol_port"],
+                    }
+                )
+            entry["members"] = members
+            pools.append(entry)
+        listeners.append(
+            {
+                "id": object_id(run_scenario, "listener", li["name"]),
+                "name": li["name"],
+                "operating_status": op,
+                "provisioning_status": prov,
+                "pools": pools,
+            }
+        )
+    op, prov = st("loadbalancer", lb_name)
+    return {
+        "statuses": {
+            "loadbalancer": {
+                "id": object_id(run_scenario, "loadbalancer", lb_name),
+                "name": lb_name,
+                "operating_status": op,
+                "provisioning_status": prov,
+                "listeners": listeners,
+            }
+        }
+    }
+
+
+def object_catalogue(raw: RawRun) -> dict[str, Any]:
+    """Every object the run ever had (scenario tree plus API creations), for status trees."""
+    sc = raw.scenario
+    listeners: dict[str, dict[str, Any]] = {}
+    pools: dict[str, dict[str, Any]] = {}
+    for li in sc.loadbalancer.listeners:
+        listeners[li.name] = {"name": li.name, "default_pool": li.default_pool}
+    for p in sc.loadbalancer.pools:
+        hm = p.healthmonitor
+        pools[p.name] = {
+            "healthmonitor": {"name": hm.name or f"{p.name}-hm", "type": hm.type} if hm else None,
+            "members": [
+                {"name": mem.name, "address": mem.address, "protocol_port": mem.protocol_port}
+                for mem in p.members
+            ],
+        }
+    # objects created or changed through the API: take their final attributes
+    for obj in raw.cp.objects():
+        a = obj.attrs
+        if obj.type == "listener":
+            listeners.setdefault(obj.name, {"name": obj.name})["default_pool"] = a.get("default_pool")
+        elif obj.type == "pool":
+            pools.setdefault(obj.name, {"healthmonitor": None, "members": []})
+        elif obj.type == "healthmonitor":
+            pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})["healthmonitor"] = {
+                "name": obj.name,
+                "type": a.get("type"),
+            }
+        elif obj.type == "member":
+            members = pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})["members"]
+            if not any(mm["name"] == obj.name for mm in members):
+                members.append({"name": obj.name, "address": a.get("address"), "protocol_port": a.get("protocol_port")})
+    return {"listeners": list(listeners.values()), "pools": pools}
+
+
+def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
+    """Turn a raw run into the contract's tables."""
+    dp = raw.dp
+    sc = raw.scenario
+    measured = max(raw.duration - sc.warmup, 1e-12)
+    lat = dp.latency.summary()
+    summary: dict[str, Any] = {
+        "scenario": sc.name,
+        "requests": int(dp.requests),
+        "ok": int(dp.ok),
+        "errors": {k: int(v) for k, v in sorted(dp.errors.items())},
+        "latency": {k: _r(v) for k, v in lat.as_dict().items()},
+        "throughput": _r(dp.ok / measured),
+        "availability": _r(dp.ok / dp.requests) if dp.requests else None,
+        "duration": raw.duration,
+        "warmup": sc.warmup,
+        "seed": raw.seed,
+        "lbsim_version": raw.lbsim_version,
+    }
+    # members: one row per member name (a member may have had several servers over failovers)
+    by_name: dict[str, list[int]] = {}
+    for gidx, name in enumerate(raw.member_names):
+        by_name.setdefault(name, []).append(gidx)
+    rows = []
+    total = max(dp.requests, 1)
+    for name, idxs in by_name.items():
+        n = sum(dp.member_requests[i] for i in idxs)
+        ok = sum(dp.member_ok[i] for i in idxs)
+        errs = sum(sum(dp.member_errors[i].values()) for i in idxs)
+        ls = dp.latency.summary(idxs)
+        rows.append([name, n, ok, errs, _r(n / total), _r(ls.mean), _r(ls.p50), _r(ls.p95), _r(ls.p99)])
+    members = pd.DataFrame(rows, columns=MEMBER_COLUMNS)
+    transitions = raw.timeline.frame()
+    exp = ex.frame(ex.check_all(sc, raw.timeline))
+    status = status_tree(sc.name, sc.loadbalancer.name, raw.timeline, raw.duration, object_catalogue(raw))
+    incidents = incident_frame(raw)
+    n = max(len(dp.per_second_ok), len(dp.per_second_err), int(math.ceil(raw.duration)))
+    okv = np.zeros(n, dtype=np.int64)
+    errv = np.zeros(n, dtype=np.int64)
+    okv[: len(dp.per_second_ok)] = dp.per_second_ok
+    errv[: len(dp.per_second_err)] = dp.per_second_err
+    timeseries = pd.DataFrame({"second": np.arange(n), "ok": okv, "errors": errv})
+    api = pd.DataFrame(
+        [(c.time, c.op, c.object_type, c.name, c.code, c.message) for c in raw.api_calls],
+        columns=["time", "op", "object_type", "name", "code", "message"],
+    )
+    requests = None
+    if dp.log_requests:
+        requests = pd.DataFrame(
+            {
+                "time": [r[0] for r in dp.log],
+                "client": [_ip(r[1]) for r in dp.log],
+                "member": [raw.member_names[r[2]] if r[2] >= 0 else "" for r in dp.log],
+                "latency": [r[3] for r in dp.log],
+                "outcome": [r[4] for r in dp.log],
+            }
+        )
+    return RunResult(summary, members, transitions, exp, status, incidents, timeseries, api, scenario_yaml, requests)
+
+
+def _ip(value: Any) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(int(value)))
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def incident_frame(raw: RawRun) -> pd.DataFrame:
+    """One row per injected fault: when it happened, was seen by HAProxy and the API, ended."""
+    rows = []
+    tl = raw.timeline
+    for f in raw.faults:
+        end = f.recovered if f.recovered is not None else math.inf
+        detected = api = None
+        if f.kind.startswith("member_"):
+            for c in tl.changes("member", f.target, "data_plane_state"):
+                if f.time <= c.time <= end and c.new.startswith("DOWN"):
+                    detected = c.time
+                    break
+            for c in tl.changes("member", f.target, "operating_status"):
+                if f.time <= c.time <= end + raw.scenario.octavia.heartbeat_interval and c.new == "ERROR":
+                    api = c.time
+                    break
+        elif f.kind == "amphora_fail":
+            for c in tl.changes("loadbalancer", raw.scenario.loadbalancer.name, "provisioning_status"):
+                if c.time >= f.time and c.new == "PENDING_UPDATE":
+                    detected = api = c.time
+                    break
+        rows.append([f.kind, f.target, f.time, detected, api, f.recovered, None, None])
+    return pd.DataFrame(rows, columns=INCIDENT_COLUMNS)
