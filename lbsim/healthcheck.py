@@ -245,9 +245,7 @@ class KeepalivedCounter:
         return f"KeepalivedCounter(retry={self.retry}, up={self._up}, failures={self._failures})"
 
 
-def data_plane_state(
-    counter: Counter | None, *, admin_up: bool, weight: int, checked: bool
-) -> str:
+def data_plane_state(counter: Counter | None, *, admin_up: bool, weight: int, checked: bool) -> str:
     """HAProxy's own status string for a server, as ``show stat`` prints it.
 
     ``MAINT`` for an admin-down (``disabled``) server, ``no check`` without a health
@@ -676,10 +674,9 @@ class CheckSpec:
         self, behaviour: str, *, status: int = 500, at_start: bool = False
     ) -> Window | None:
         """:func:`detection_window` for this monitor, from full health (or from start-up)."""
+        needed = 1 if at_start else self.fall
         if self.checker == "keepalived":
-            needed = self.fall + 1
-        else:
-            needed = 1 if at_start else self.fall
+            needed = self.fall + 1  # keepalived has no start-up special case
         return detection_window(
             self.monitor_type,
             behaviour,
