@@ -909,9 +909,14 @@ class ControlPlane:
     def _insert(
         self, object_type: str, name: str, attrs: dict[str, Any], op: str, out: list[Change]
     ) -> None:
-        self._objs[(object_type, name)] = Obj(object_type, name, PENDING_CREATE, op, attrs)
-        out.append(Change(object_type, name, PROVISIONING_STATUS, None, PENDING_CREATE))
-        out.append(Change(object_type, name, OPERATING_STATUS, None, op))
+        # A new row; only a DELETED load balancer's row can be replaced.
+        previous = self._objs.get((object_type, name))
+        obj = Obj(object_type, name, PENDING_CREATE, op, attrs)
+        self._objs[(object_type, name)] = obj
+        for field_name in (PROVISIONING_STATUS, OPERATING_STATUS):
+            old = None if previous is None else getattr(previous, field_name)
+            if old != getattr(obj, field_name):
+                out.append(Change(object_type, name, field_name, old, getattr(obj, field_name)))
 
     def _remove(self, obj: Obj, out: list[Change]) -> None:
         """Hard-delete a child row (a pool takes its members and HM along;
