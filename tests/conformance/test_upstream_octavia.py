@@ -47,10 +47,26 @@ PROTOCOLS = ["HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "PROMETHEUS", "UDP", "S
 LISTENER_STRINGS = ["OPEN"] * 6 + ["FULL"] * 3 + ["open", "STOP", "CLOSED", ""]
 BACKEND_STRINGS = ["UP"] * 6 + ["DOWN"] * 4 + ["up", "MAINT", "no check", ""]
 MEMBER_STRINGS = [
-    "UP", "UP 1/3", "UP 2/3", "DOWN", "DOWN 1/2", "DRAIN", "MAINT", "MAINT(via)",
-    "MAINT (resolution)", "no check", "NOLB", "NOLB 1/2", "RESTARTING", "DOWN (agent)",
-    "up", "down", "", "UPPER", "DRAINING",
-]  # fmt: skip
+    "UP",
+    "UP 1/3",
+    "UP 2/3",
+    "DOWN",
+    "DOWN 1/2",
+    "DRAIN",
+    "MAINT",
+    "MAINT(via)",
+    "MAINT (resolution)",
+    "no check",
+    "NOLB",
+    "NOLB 1/2",
+    "RESTARTING",
+    "DOWN (agent)",
+    "up",
+    "down",
+    "",
+    "UPPER",
+    "DRAINING",
+]
 MISSING = object()  # "leave this key out of the heartbeat entry"
 
 
@@ -150,16 +166,21 @@ def to_upstream_lb(view: DbView | None) -> dict[str, Any]:
     }
     if view.listeners:
         lb["listeners"] = {
-            lid: {"operating_status": li.operating_status, "protocol": li.protocol,
-                  "enabled": li.enabled}
+            lid: {
+                "operating_status": li.operating_status,
+                "protocol": li.protocol,
+                "enabled": li.enabled,
+            }
             for lid, li in view.listeners.items()
-        }  # fmt: skip
+        }
     if view.pools:
         lb["pools"] = {
-            pid: {"operating_status": p.operating_status,
-                  "members": {mid: {"operating_status": s} for mid, s in p.members.items()}}
+            pid: {
+                "operating_status": p.operating_status,
+                "members": {mid: {"operating_status": s} for mid, s in p.members.items()},
+            }
             for pid, p in view.pools.items()
-        }  # fmt: skip
+        }
     return lb
 
 
@@ -209,8 +230,9 @@ def heartbeats(draw: st.DrawFn, view: DbView | None) -> dict[str, Any]:
     listeners: dict[str, Any] = {}
     for li in db_listeners:
         if draw(st.integers(0, 99)) < (85 if li.enabled else 15):
-            entry: dict[str, Any] = {"stats": {"tx": 1, "rx": 2, "conns": 0,
-                                               "totconns": 3, "ereq": 0}}  # fmt: skip
+            entry: dict[str, Any] = {
+                "stats": {"tx": 1, "rx": 2, "conns": 0, "totconns": 3, "ereq": 0}
+            }
             _maybe(draw, "status", LISTENER_STRINGS, entry)
             listeners[li.id] = entry
     if draw(st.integers(0, 9)) == 0:
@@ -256,8 +278,7 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
             st.floats(0.0, 2.0 * interval, allow_nan=False),
         )
     )
-    return {"view": view, "health": draw(heartbeats(view)), "interval": interval,
-            "delay": delay}  # fmt: skip
+    return {"view": view, "health": draw(heartbeats(view)), "interval": interval, "delay": delay}
 
 
 def features(view: DbView | None, health: dict[str, Any], up: dict[str, Any]) -> set[str]:
@@ -294,17 +315,31 @@ def features(view: DbView | None, health: dict[str, Any], up: dict[str, Any]) ->
 
 
 REQUIRED_FEATURES = {
-    "no-lb", "lb-disabled", "lb-pending", "udp-listener", "bare-pool-key",
-    "shared-pool-keys-differ", "refresh=True", "refresh=False", "processed=False",
-    "listener-enabled=True-reported=False", "listener-enabled=False-reported=False",
-    "listener-enabled=False-reported=True", "listener:FULL", "listener:<missing>",
-    "backend:DOWN", "backend:<missing>",
+    "no-lb",
+    "lb-disabled",
+    "lb-pending",
+    "udp-listener",
+    "bare-pool-key",
+    "shared-pool-keys-differ",
+    "refresh=True",
+    "refresh=False",
+    "processed=False",
+    "listener-enabled=True-reported=False",
+    "listener-enabled=False-reported=False",
+    "listener-enabled=False-reported=True",
+    "listener:FULL",
+    "listener:<missing>",
+    "backend:DOWN",
+    "backend:<missing>",
     *(f"member:{s}" for s in [*MEMBER_STRINGS, "<absent>"]),
-    *(f"write:{t}:{s}" for t in ["loadbalancer", "pool"]
-      for s in ["ONLINE", "OFFLINE", "DEGRADED", "ERROR"]),
+    *(
+        f"write:{t}:{s}"
+        for t in ["loadbalancer", "pool"]
+        for s in ["ONLINE", "OFFLINE", "DEGRADED", "ERROR"]
+    ),
     *(f"write:member:{s}" for s in ["ONLINE", "OFFLINE", "ERROR", "DRAINING", "NO_MONITOR"]),
     *(f"write:listener:{s}" for s in ["ONLINE", "OFFLINE", "DEGRADED", "ERROR"]),
-}  # fmt: skip
+}
 
 
 # --------------------------------------------------------------------------- the test
@@ -325,9 +360,14 @@ def test_status_aggregation_matches_upstream(upstream: UpstreamDriver) -> None:
     def check(case: dict[str, Any]) -> None:
         nonlocal count
         view, health = case["view"], case["health"]
-        up = upstream.run({"lb": to_upstream_lb(view), "health": health,
-                           "delay": case["delay"],
-                           "heartbeat_interval": case["interval"]})  # fmt: skip
+        up = upstream.run(
+            {
+                "lb": to_upstream_lb(view),
+                "health": health,
+                "delay": case["delay"],
+                "heartbeat_interval": case["interval"],
+            }
+        )
         ours = update_health(
             view, health, processing_delay=case["delay"], heartbeat_interval=case["interval"]
         )

@@ -114,10 +114,8 @@ def run_case(updater: Any, case: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     """Serve cases from stdin until EOF."""
-    heartbeat_udp.time = types.SimpleNamespace(time=lambda: _NOW)  # type: ignore[assignment]
-    heartbeat_udp.db_api = types.SimpleNamespace(  # type: ignore[assignment]
-        get_session=lambda: mock.MagicMock()
-    )
+    heartbeat_udp.time = types.SimpleNamespace(time=lambda: _NOW)
+    heartbeat_udp.db_api = types.SimpleNamespace(get_session=lambda: mock.MagicMock())
     updater = heartbeat_udp.UpdateHealthDb()
     print(json.dumps({"ready": True, "octavia": version("octavia")}), flush=True)
     for line in sys.stdin:
