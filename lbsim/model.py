@@ -23,6 +23,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -75,9 +76,14 @@ PosFloat = Annotated[float, Field(gt=0)]
 
 
 class _Strict(BaseModel):
-    """Base for all scenario models: unknown keys are errors."""
+    """Base for all scenario models: unknown keys are errors.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Infinite and NaN numbers are refused too: YAML spells them ``.inf`` / ``.nan``, and
+    a ``duration: .inf`` or ``rate: .inf`` would otherwise pass every range check and
+    make a run that never ends.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -174,9 +180,18 @@ class HealthMonitor(_Strict):
     http_method: Literal[HTTP_METHODS] | None = None  # type: ignore[valid-type]
     url_path: Annotated[str, Field(pattern=r"^/")] | None = None
     expected_codes: str | None = None
-    http_version: Literal[1.0, 1.1] | None = None
+    http_version: Literal[1.0, 1.1] | None = None  # type: ignore[valid-type]
     domain_name: str | None = None
     admin_state_up: bool = True
+
+    @field_validator("expected_codes", mode="before")
+    @classmethod
+    def _codes_as_text(cls, v: Any) -> Any:
+        # YAML reads an unquoted ``expected_codes: 200`` as a number; Octavia's field is
+        # text, so take a plain integer as its decimal spelling (bools are not codes).
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        return v
 
     @field_validator("expected_codes")
     @classmethod
@@ -188,16 +203,25 @@ class HealthMonitor(_Strict):
             )
         return v
 
-    @model_validator(mode="after")
-    def _http_only_options(self) -> HealthMonitor:
-        is_http = self.type in ("HTTP", "HTTPS")
-        if not is_http:
-            for opt in ("http_method", "url_path", "expected_codes", "http_version", "domain_name"):
-                if getattr(self, opt) is not None:
-                    raise ValueError(f"'{opt}' is only valid for HTTP and HTTPS monitors (type is {self.type})")
-        if self.domain_name is not None and self.http_version != 1.1:
+    # Field validators (not a model validator) so that the error names the offending
+    # field, e.g. ``healthmonitor.url_path``, and its line. ``type`` and ``http_version``
+    # are declared before the fields checked here, so ``info.data`` holds them when valid.
+    @field_validator("http_method", "url_path", "expected_codes", "http_version", "domain_name")
+    @classmethod
+    def _http_only_options(cls, v: Any, info: ValidationInfo) -> Any:
+        typ = info.data.get("type")
+        if v is not None and typ is not None and typ not in ("HTTP", "HTTPS"):
+            raise ValueError(
+                f"'{info.field_name}' is only valid for HTTP and HTTPS monitors (type is {typ})"
+            )
+        return v
+
+    @field_validator("domain_name")
+    @classmethod
+    def _domain_needs_11(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and info.data.get("http_version") != 1.1:
             raise ValueError("domain_name requires http_version 1.1")
-        return self
+        return v
 
     @property
     def method(self) -> str:
@@ -251,12 +275,18 @@ class SessionPersistence(_Strict):
     persistence_timeout: Annotated[int, Field(ge=0)] | None = None
     persistence_granularity: str | None = None
 
+    @field_validator("cookie_name")
+    @classmethod
+    def _cookie_only_app(cls, v: str | None, info: ValidationInfo) -> str | None:
+        typ = info.data.get("type")
+        if v is not None and typ is not None and typ != "APP_COOKIE":
+            raise ValueError("cookie_name is only valid with APP_COOKIE persistence")
+        return v
+
     @model_validator(mode="after")
     def _cookie(self) -> SessionPersistence:
         if self.type == "APP_COOKIE" and not self.cookie_name:
             raise ValueError("APP_COOKIE persistence requires cookie_name")
-        if self.type != "APP_COOKIE" and self.cookie_name is not None:
-            raise ValueError("cookie_name is only valid with APP_COOKIE persistence")
         return self
 
 
