@@ -8,10 +8,10 @@ expected, so that a user can fix a file without reading a traceback.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -91,11 +91,18 @@ def _line_for(lines: dict[PathT, int], path: PathT) -> int | None:
     return lines.get(())
 
 
-def _model_at(path: PathT) -> type[BaseModel] | None:
-    """The pydantic model that owns the mapping at ``path`` (for 'did you mean')."""
-    cls: Any = Scenario
+def _model_at(path: tuple[Any, ...], root: type[BaseModel] = Scenario) -> type[BaseModel] | None:
+    """The pydantic model that owns the mapping at ``path`` (for 'did you mean').
+
+    ``path`` is pydantic's raw error location, union tags included, so that a member of a
+    tagged union (an event, a distribution, an arrival process) is found by its tag.
+    """
+    cls: Any = root
     for part in path:
         if isinstance(part, int):
+            continue
+        if isinstance(cls, list):  # a union: the tag picks the member
+            cls = next((c for c in cls if str(part) in _tags(c)), None)
             continue
         if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
             return None
@@ -106,23 +113,45 @@ def _model_at(path: PathT) -> type[BaseModel] | None:
     return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
 
 
+def _tags(cls: type[BaseModel]) -> set[str]:
+    """The union tags that select ``cls``: its Literal values, or its event kind."""
+    import typing
+
+    tags = {kind for kind, ev in _EVENT_MODELS.items() if ev is cls}
+    for f in cls.model_fields.values():
+        if typing.get_origin(f.annotation) is Literal:
+            tags.update(str(a) for a in typing.get_args(f.annotation))
+    return tags
+
+
 def _unwrap(tp: Any) -> Any:
-    """Strip Optional/list/Annotated to the model class inside, if there is exactly one."""
+    """Strip Optional/list/Annotated to the model inside: a class, or a list for a union."""
     import typing
 
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return tp
-    models = [m for m in (_unwrap(a) for a in args) if isinstance(m, type)]
-    return models[0] if len(models) == 1 else None
+    found: list[type[BaseModel]] = []
+    for inner in (_unwrap(a) for a in args):
+        if isinstance(inner, list):
+            found.extend(inner)
+        elif isinstance(inner, type):
+            found.append(inner)
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else found
 
 
-def _describe(err: dict[str, Any], loc: PathT) -> str:
-    """Turn one pydantic error into a sentence saying what was expected."""
+def _describe(err: Mapping[str, Any], loc: PathT, root: type[BaseModel] = Scenario) -> str:
+    """Turn one pydantic error into a sentence saying what was expected.
+
+    ``root`` is the model that was validated (the scenario, or an object body of an
+    ``api`` event), so that a misspelt key is matched against the right field names.
+    """
     typ = err["type"]
     given = err.get("input")
     if typ == "extra_forbidden":
-        owner = _model_at(loc[:-1])
+        owner = _model_at(tuple(err["loc"])[:-1], root)
         hint = ""
         if owner is not None:
             close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1)
@@ -136,16 +165,31 @@ def _describe(err: dict[str, Any], loc: PathT) -> str:
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    if typ == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == _NAME_PATTERN:
+        msg = "expected a name of letters, digits, '_', '.', '@' and '-' only"
+    elif typ == "string_pattern_mismatch":
+        msg = f"expected text matching {err.get('ctx', {}).get('pattern')}"
     if typ == "literal_error":
         msg = msg.replace("Input should be", "expected")
     else:
         msg = msg.replace("Input should be", "expected a value that is")
-    if given is not None and not isinstance(given, dict | list) and typ != "union_tag_invalid":
+    if (
+        given is not None
+        and not isinstance(given, dict | list)
+        and typ != "union_tag_invalid"
+        and ", got " not in msg
+    ):
         msg += f", got {given!r}"
     return msg
 
 
-_EVENT_TAGS = {"api", "amphora", "member"}
+_NAME_PATTERN = r"^[A-Za-z0-9_.@\-]+$"  # model.Name's pattern
+_EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "api": model.ApiEvent,
+    "amphora": model.AmphoraEvent,
+    "member": model.MemberEvent,
+}
+_EVENT_TAGS = set(_EVENT_MODELS)
 _VALUE_TAGS = {
     "constant", "exponential", "lognormal", "gamma", "uniform", "empirical",
     "poisson", "profile", "mmpp", "trace",
@@ -155,20 +199,22 @@ _VALUE_TAGS = {
 def _clean_loc(loc: tuple[Any, ...]) -> PathT:
     """Drop pydantic's union-tag components from an error location.
 
-    Event tags follow a list index (``events[3]``); distribution and arrival tags follow
-    the field holding the union (``service_time``, ``arrival``).
+    Event tags follow an index of the ``events`` list (``events[3]``); distribution and
+    arrival tags follow the field holding the union (``service_time``, ``arrival``). A
+    ``member`` after any other list index (``expect[0].member``) is a real field.
     """
     out: list[str | int] = []
     prev: Any = None
+    prev2: Any = None
     for part in loc:
         is_tag = isinstance(part, str) and (
             "[" in part
-            or (part in _EVENT_TAGS and isinstance(prev, int))
+            or (part in _EVENT_TAGS and isinstance(prev, int) and prev2 == "events")
             or (part in _VALUE_TAGS and isinstance(prev, str))
         )
         if not is_tag:
             out.append(part)
-        prev = part
+        prev2, prev = prev, part
     return tuple(out)
 
 

@@ -168,13 +168,12 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
                 yield here + ("session_persistence", "type"), (
                     f"{p.protocol} pools accept only SOURCE_IP persistence"
                 )
-            if not udp and (
-                sp.persistence_timeout is not None or sp.persistence_granularity is not None
-            ):
-                yield here + ("session_persistence",), (
-                    "persistence_timeout and persistence_granularity are only valid for "
-                    "UDP and SCTP pools"
-                )
+            for opt in ("persistence_timeout", "persistence_granularity"):
+                if not udp and getattr(sp, opt) is not None:
+                    yield here + ("session_persistence", opt), (
+                        f"{opt} is only valid for UDP and SCTP pools (pool protocol is "
+                        f"{p.protocol})"
+                    )
         seen: dict[tuple[str, int], str] = {}
         for j, mem in enumerate(p.members):
             key2 = (mem.address, mem.protocol_port)
@@ -227,9 +226,10 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
         kind, name = ex.target
         if name not in known[kind]:
             yield here + (kind,), _unknown(kind, name, known[kind])
+        when = "at" if ex.at is not None else "within"
         t = ex.at if ex.at is not None else (ex.within[0] if ex.within else 0.0)
         if t > sc.duration:
-            yield here, f"time {t} is after the end of the run ({sc.duration})"
+            yield here + (when,), f"time {t} is after the end of the run ({sc.duration})"
 
 
 def _check_api(
@@ -303,7 +303,7 @@ def _validate_body(model_cls: type[BaseModel], body: dict[str, Any], here: PathT
 
         for err in exc.errors():
             loc = _clean_loc(tuple(err["loc"]))
-            yield here + loc, _describe(err, loc)
+            yield here + loc, _describe(err, loc, model_cls)
 
 
 def _check_dist(dist: Any, here: PathT, base_dir: Path | None) -> Iterator[Found]:
