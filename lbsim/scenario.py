@@ -60,25 +60,51 @@ class _LineLoader(yaml.SafeLoader):
     """A safe loader that also remembers the line of every mapping key and list item."""
 
 
-def _compose_lines(text: str) -> dict[PathT, int]:
-    """Map every field path in a YAML document to its 1-based line."""
+def _compose_lines(text: str) -> tuple[dict[PathT, int], list[tuple[PathT, int, str]]]:
+    """Map every field path in a YAML document to its 1-based line; find structural problems.
+
+    The problems are what a YAML loader accepts silently but a scenario must not: a key
+    given twice in one mapping (the loader keeps the last one, so an earlier block would
+    vanish without a word) and an alias that contains itself (a structure with no end).
+    A node shared through an alias is walked once, so aliases cannot blow up the walk.
+    """
     lines: dict[PathT, int] = {}
+    problems: list[tuple[PathT, int, str]] = []
     root = yaml.compose(text, Loader=_LineLoader)
+    walked: set[int] = set()
+    open_nodes: set[int] = set()
 
     def walk(node: yaml.Node, path: PathT) -> None:
         lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in open_nodes:
+            problems.append(
+                (path, node.start_mark.line + 1, "an alias refers to a node that contains it")
+            )
+            return
+        if id(node) in walked:
+            return
+        walked.add(id(node))
+        open_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
             for key, value in node.value:
                 k = key.value if isinstance(key, yaml.ScalarNode) else str(key)
-                lines[(*path, k)] = key.start_mark.line + 1
+                line = key.start_mark.line + 1
+                if k in first and k != "<<":
+                    problems.append(
+                        ((*path, k), line, f"key '{k}' is given twice (first on line {first[k]})")
+                    )
+                first.setdefault(k, line)
+                lines[(*path, k)] = line
                 walk(value, (*path, k))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 walk(item, (*path, i))
+        open_nodes.discard(id(node))
 
     if root is not None:
         walk(root, ())
-    return lines
+    return lines, problems
 
 
 def _line_for(lines: dict[PathT, int], path: PathT) -> int | None:
@@ -223,8 +249,12 @@ def parse_scenario(
 ) -> Scenario:
     """Parse and validate scenario text; raise :class:`ScenarioError` with every problem."""
     try:
+        lines, structural = _compose_lines(text)
+        if structural:
+            raise ScenarioError(
+                [Problem(file, line, format_path(path), msg) for path, line, msg in structural]
+            )
         data = yaml.safe_load(text)
-        lines = _compose_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
