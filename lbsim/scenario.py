@@ -293,7 +293,8 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ScenarioError([Problem(str(p), None, "", f"cannot read file: {exc.strerror}")]) from None
+        problem = Problem(str(p), None, "", f"cannot read file: {exc.strerror}")
+        raise ScenarioError([problem]) from None
     except UnicodeDecodeError:
         raise ScenarioError([Problem(str(p), None, "", "not a UTF-8 text file")]) from None
     return parse_scenario(text, str(p), p.resolve().parent)
