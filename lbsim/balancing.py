@@ -60,7 +60,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from heapq import heapify, heappop, heappush, heapreplace
-from typing import Final
+from typing import ClassVar, Final
 
 __all__ = [
     "ALGORITHMS",
@@ -106,6 +106,9 @@ class Balancer(ABC):
     ends one (only leastconn uses that bookkeeping).
     """
 
+    #: whether :meth:`release` does anything (callers may skip it when not)
+    tracks_connections: ClassVar[bool] = False
+
     __slots__ = ("_backup", "_n", "_up", "_weights")
 
     def __init__(
@@ -114,12 +117,10 @@ class Balancer(ABC):
         backup: Sequence[bool],
         usable: Sequence[bool] | None = None,
     ) -> None:
-        """Configure servers in order; ``usable`` (default all True) is the start-up state.
-
-        A server configured ``disabled`` (Octavia: admin_state_up False) must be
-        passed as not usable here rather than disabled after construction: HAProxy
-        sizes the first round-robin window from the servers usable at start-up.
-        """
+        """Configure servers in order; ``usable`` (default all True) is the start-up
+        state, e.g. False for a member rendered ``disabled`` (admin_state_up False).
+        Passing it here is equivalent to ``set_usable(i, False)`` before the first pick
+        (checked against HAProxy for roundrobin)."""
         n = len(weights)
         if n > MAX_SERVERS:
             raise ValueError(f"at most {MAX_SERVERS} servers per backend")
@@ -528,6 +529,8 @@ def _compact(heap: list[int], live: list[int]) -> None:
 class LeastConnBalancer(Balancer):
     """HAProxy ``balance leastconn`` (fast weighted least connections, lb_fwlc.c)."""
 
+    tracks_connections: ClassVar[bool] = True
+
     __slots__ = (
         "_act_tree",
         "_bck_tree",
@@ -603,8 +606,10 @@ class LeastConnBalancer(Balancer):
     def set_weight(self, idx: int, weight: int) -> None:
         """See :meth:`Balancer.set_weight`; O(log n)."""
         _check_weight(weight)
-        was = self.is_usable(idx)
         old = self._weights[idx]
+        if int(weight) == old:
+            return  # HAProxy ignores updates that change nothing (srv_lb_status_changed)
+        was = self.is_usable(idx)
         self._weights[idx] = int(weight)
         self._ew[idx] = int(weight) * BE_WEIGHT_SCALE
         now = self.is_usable(idx)

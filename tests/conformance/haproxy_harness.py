@@ -304,9 +304,8 @@ class BackendServer:
                 if self._stop.is_set():
                     return
             finally:
-                with self._lock:
-                    with contextlib.suppress(ValueError):
-                        self._held.remove(ev)
+                with self._lock, contextlib.suppress(ValueError):
+                    self._held.remove(ev)
         elif mode is Mode.HANG:
             return  # a hung server does not answer health checks either
         if mode is Mode.SLOW and not is_check and self._stop.wait(self.delay):
