@@ -623,11 +623,15 @@ class Scenario(_Strict):
     events: list[Event] = Field(default_factory=list)
     expect: list[Expectation] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _warmup(self) -> Scenario:
-        if self.warmup >= self.duration:
-            raise ValueError(f"warmup ({self.warmup}) must be shorter than duration ({self.duration})")
-        return self
+    @field_validator("warmup")
+    @classmethod
+    def _warmup(cls, v: float, info: ValidationInfo) -> float:
+        # a field validator, so the problem points at the warmup line; duration is
+        # declared first, so it is in info.data when it was valid
+        duration = info.data.get("duration")
+        if duration is not None and v >= duration:
+            raise ValueError(f"warmup ({v}) must be shorter than duration ({duration})")
+        return v
 
     # Convenience look-ups used across the engine --------------------------------------
 
