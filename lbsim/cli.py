@@ -1,9 +1,18 @@
-"""The ``lbsim`` command line.
+"""The ``lbsim`` command line: ``run``, ``validate``, ``schema``, ``check``, ``status``.
 
 Exit codes (contract): 0 ran and every expectation held; 1 ran and an expectation
 failed; 2 the input is invalid (nothing is written). Problems in scenario files are
 printed one per line as ``file:line: field.path: what was expected``, never as a
 traceback.
+
+``lbsim check PATH...`` runs scenario files (or every ``*.yaml``/``*.yml`` under a
+folder) as a regression suite: one line per scenario, the failing expectations under a
+failing one, optionally a JUnit XML report. Exit 2 if any file is invalid (the valid ones
+still run), else 1 if any expectation failed or a run crashed, else 0.
+
+``lbsim status RESULT_DIR [--at T]`` prints the status tree of a finished run at time
+T, rebuilt from ``transitions.csv``, ``scenario.yaml`` and ``api.csv``; at the end of the
+run it is byte-for-byte the run's ``status.json``.
 """
 
 from __future__ import annotations
@@ -12,14 +21,16 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from lbsim import __version__
+from lbsim import __version__, junit
 from lbsim.scenario import ScenarioError, json_schema, load_scenario
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
@@ -47,7 +58,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             _print_problems(err)
             status = EXIT_INVALID
             continue
-        print(f"{path}: ok ({sc.name}: {len(sc.loadbalancer.pools)} pools, {len(sc.events)} events, {len(sc.expect)} expectations)")
+        print(
+            f"{path}: ok ({sc.name}: {len(sc.loadbalancer.pools)} pools, "
+            f"{len(sc.events)} events, {len(sc.expect)} expectations)"
+        )
     return status
 
 
@@ -68,7 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.seed is not None:
         sc = sc.model_copy(update={"seed": args.seed})
-    out = Path(args.out) if args.out else Path("results") / f"{sc.name}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    out = Path(args.out) if args.out else Path("results") / f"{sc.name}-{stamp}"
     console = _err_console()
     show_progress = console.is_terminal and not args.quiet
     t_start = time.perf_counter()
@@ -117,7 +132,10 @@ def _fmt_s(x: Any) -> str:
 
 def _print_summary(s: dict[str, Any], out: Path, wall: float) -> None:
     console = Console(highlight=False)
-    t = Table(title=f"lbsim {s['scenario']} (seed {s['seed']}, {s['duration']:g} s simulated in {wall:.1f} s)")
+    t = Table(
+        title=f"lbsim {s['scenario']} (seed {s['seed']}, "
+        f"{s['duration']:g} s simulated in {wall:.1f} s)"
+    )
     t.add_column("metric")
     t.add_column("value", justify="right")
     t.add_row("requests", f"{s['requests']:,}")
@@ -141,15 +159,283 @@ def _print_expectations(df: Any) -> None:
         t.add_column(col)
     for r in df.itertuples(index=False):
         style = "green" if r.result == "pass" else "bold red"
-        t.add_row(str(r.time), r.object_type, r.name, r.field, r.expected, str(r.found), f"[{style}]{r.result}[/]")
+        t.add_row(
+            str(r.time),
+            r.object_type,
+            r.name,
+            r.field,
+            r.expected,
+            str(r.found),
+            f"[{style}]{r.result}[/]",
+        )
     console.print(t)
     n = int((df["result"] == "fail").sum())
     console.print(f"[bold red]{n} expectation{'s' if n != 1 else ''} failed[/]")
 
 
+# ----------------------------------------------------------------------------- check
+
+
+@dataclass
+class ScenarioCheck:
+    """The outcome of one scenario file under ``lbsim check`` (picklable for ``--jobs``).
+
+    ``outcome`` is ``pass``, ``fail`` (an expectation did not hold), ``invalid`` (the file
+    does not load) or ``error`` (the run itself raised). ``failures`` holds one
+    ``(when, object_type, name, field, expected, found)`` row per failing expectation;
+    ``problems`` the messages of an invalid file or a crash.
+    """
+
+    path: str
+    name: str
+    outcome: str
+    passed: int = 0
+    total: int = 0
+    wall: float = 0.0
+    failures: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def collect_scenarios(paths: list[str]) -> tuple[list[Path], list[str]]:
+    """Scenario files named by ``paths``: files as given, folders searched recursively for
+    ``*.yaml`` and ``*.yml`` (hidden folders skipped), each file once, in sorted order
+    per folder. Returns the files and the paths that do not exist."""
+    files: list[Path] = []
+    missing: list[str] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(
+                f
+                for pattern in ("*.yaml", "*.yml")
+                for f in p.rglob(pattern)
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+        elif p.exists():
+            found = [p]
+        else:
+            missing.append(raw)
+            continue
+        for f in found:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(f)
+    return files, missing
+
+
+def check_scenario_file(path: str, out: str | None = None) -> ScenarioCheck:
+    """Load and run one scenario file as a regression test (optionally saving its results)."""
+    from lbsim.api import run_scenario
+
+    t0 = time.perf_counter()
+    try:
+        sc = load_scenario(path)
+    except ScenarioError as err:
+        return ScenarioCheck(
+            path,
+            Path(path).stem,
+            "invalid",
+            wall=time.perf_counter() - t0,
+            problems=[str(p) for p in err.problems],
+        )
+    try:
+        result = run_scenario(
+            sc,
+            base_dir=Path(path).resolve().parent,
+            scenario_yaml=Path(path).read_text(encoding="utf-8"),
+        )
+        if out is not None:
+            result.save(Path(out))
+    except Exception as exc:  # a crash is reported as that scenario's error, not ours
+        return ScenarioCheck(
+            path,
+            sc.name,
+            "error",
+            total=len(sc.expect),
+            wall=time.perf_counter() - t0,
+            problems=[f"{type(exc).__name__}: {exc}"],
+        )
+    wall = time.perf_counter() - t0
+    df = result.expectations
+    failures = [
+        (str(r.time), str(r.object_type), str(r.name), str(r.field), str(r.expected), str(r.found))
+        for r in df.itertuples(index=False)
+        if r.result != "pass"
+    ]
+    total = len(df)
+    return ScenarioCheck(
+        path, sc.name, "fail" if failures else "pass", total - len(failures), total, wall, failures
+    )
+
+
+def _check_star(job: tuple[str, str | None]) -> ScenarioCheck:
+    return check_scenario_file(*job)
+
+
+def _result_dirs(files: list[Path], out: str | None) -> list[str | None]:
+    """One result folder per scenario under ``out`` (named after the file, made unique)."""
+    if out is None:
+        return [None] * len(files)
+    used: set[str] = set()
+    dirs: list[str | None] = []
+    for f in files:
+        name, k = f.stem, 1
+        while name in used:
+            k += 1
+            name = f"{f.stem}-{k}"
+        used.add(name)
+        dirs.append(str(Path(out) / name))
+    return dirs
+
+
+def _describe_failure(row: tuple[str, str, str, str, str, str]) -> str:
+    when, kind, name, fld, expected, found = row
+    prefix = f"within {when}" if when.startswith("[") else f"at {when}"
+    return f"{prefix}: {kind} {name} {fld}: expected {expected}, found {found}"
+
+
+def _print_check_line(console: Console, r: ScenarioCheck) -> None:
+    label = {
+        "pass": "[bold green]PASS   [/]",
+        "fail": "[bold red]FAIL   [/]",
+        "invalid": "[bold red]INVALID[/]",
+        "error": "[bold red]ERROR  [/]",
+    }[r.outcome]
+    counts = f"{r.passed}/{r.total}" if r.outcome in ("pass", "fail") else "-"
+    console.print(
+        f"{label} {escape(r.name):<32} {counts:>7}  {r.wall:6.1f} s  [dim]{escape(r.path)}[/]"
+    )
+    for row in r.failures:
+        console.print(f"        [red]✗[/] {escape(_describe_failure(row))}")
+    for problem in r.problems:
+        console.print(f"        [red]{escape(problem)}[/]")
+
+
+def _junit_cases(results: list[ScenarioCheck]) -> list[junit.Case]:
+    cases = []
+    for r in results:
+        classname = "lbsim." + Path(r.path).with_suffix("").as_posix().replace("/", ".").lstrip(".")
+        if r.outcome == "fail":
+            n = len(r.failures)
+            cases.append(
+                junit.Case(
+                    r.name,
+                    classname,
+                    r.wall,
+                    failure=f"{n} of {r.total} expectation{'s' if r.total != 1 else ''} failed",
+                    detail="\n".join(_describe_failure(row) for row in r.failures),
+                )
+            )
+        elif r.outcome in ("invalid", "error"):
+            what = "invalid scenario file" if r.outcome == "invalid" else "the run failed"
+            cases.append(
+                junit.Case(r.name, classname, r.wall, error=what, detail="\n".join(r.problems))
+            )
+        else:
+            cases.append(junit.Case(r.name, classname, r.wall))
+    return cases
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run scenario files as a regression suite."""
+    console = Console(highlight=False, soft_wrap=True)
+    files, missing = collect_scenarios(args.paths)
+    results: list[ScenarioCheck] = [
+        ScenarioCheck(m, Path(m).name or m, "invalid", problems=[f"{m}: no such file or folder"])
+        for m in missing
+    ]
+    for r in results:
+        _print_check_line(console, r)
+    if not files and not missing:
+        _err_console().print("[bold red]error[/]: no scenario files (*.yaml) found")
+        return EXIT_INVALID
+    t0 = time.perf_counter()
+    jobs = list(zip((str(f) for f in files), _result_dirs(files, args.out), strict=True))
+    n_jobs = max(1, min(args.jobs, len(jobs)))
+    if n_jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            for r in pool.map(_check_star, jobs):
+                _print_check_line(console, r)
+                results.append(r)
+    else:
+        for job in jobs:
+            r = _check_star(job)
+            _print_check_line(console, r)
+            results.append(r)
+    wall = time.perf_counter() - t0
+    counts = {
+        k: sum(1 for r in results if r.outcome == k) for k in ("pass", "fail", "invalid", "error")
+    }
+    parts = [f"{counts['pass']} passed", f"{counts['fail']} failed"]
+    if counts["invalid"]:
+        parts.append(f"{counts['invalid']} invalid")
+    if counts["error"]:
+        parts.append(f"{counts['error']} crashed")
+    style = "bold green" if counts["pass"] == len(results) else "bold red"
+    n = len(results)
+    console.print(
+        f"[{style}]{n} scenario{'s' if n != 1 else ''}: {', '.join(parts)}[/] in {wall:.1f} s"
+    )
+    if args.junit:
+        junit.write(Path(args.junit), _junit_cases(results))
+        console.print(f"JUnit report: {escape(str(args.junit))}")
+    if counts["invalid"]:
+        return EXIT_INVALID
+    if counts["fail"] or counts["error"]:
+        return EXIT_EXPECT
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the status tree of a result folder at a time (default: the end of the run)."""
+    from lbsim.results import ResultFolderError, status_tree_from_folder
+
+    try:
+        tree = status_tree_from_folder(Path(args.result_dir), args.at)
+    except ResultFolderError as err:
+        _err_console().print(f"[bold red]error[/]: {escape(str(err))}")
+        return EXIT_INVALID
+    if args.osc:
+        # python-octaviaclient's `status show` prints the value of "statuses" with
+        # jsonutils.dumps(..., indent=4) (octaviaclient/osc/v2/load_balancer.py).
+        print(json.dumps(tree["statuses"], indent=4))
+    else:
+        print(json.dumps(tree, indent=2))  # as status.json is written
+    return EXIT_OK
+
+
+def _time(value: str) -> float:
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a time in seconds, got {value!r}") from None
+    if t != t:  # NaN
+        raise argparse.ArgumentTypeError("expected a time in seconds, got NaN")
+    return t
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    p = argparse.ArgumentParser(prog="lbsim", description="Discrete-event digital twin of OpenStack Octavia.")
+    p = argparse.ArgumentParser(
+        prog="lbsim", description="Discrete-event digital twin of OpenStack Octavia."
+    )
     p.add_argument("--version", action="version", version=f"lbsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -157,7 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("scenario")
     r.add_argument("--out", help="result folder (default results/<name>-<timestamp>)")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
-    r.add_argument("--log-requests", action="store_true", help="also write requests.parquet (one row per request)")
+    r.add_argument(
+        "--log-requests",
+        action="store_true",
+        help="also write requests.parquet (one row per request)",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
 
@@ -167,6 +457,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("schema", help="print the scenario JSON Schema")
     s.set_defaults(func=cmd_schema)
+
+    c = sub.add_parser(
+        "check",
+        help="run scenarios as a regression suite (exit 0 all held, 1 a failure, 2 invalid input)",
+    )
+    c.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders of *.yaml")
+    c.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
+    c.add_argument(
+        "--jobs", "-j", type=_positive_int, default=1, metavar="N", help="run N scenarios at once"
+    )
+    c.add_argument("--out", metavar="DIR", help="also save each run's result folder under DIR")
+    c.set_defaults(func=cmd_check)
+
+    st = sub.add_parser(
+        "status", help="print `openstack loadbalancer status show` of a result folder at a time"
+    )
+    st.add_argument("result_dir", metavar="RESULT_DIR")
+    st.add_argument(
+        "--at", type=_time, metavar="T", help="simulated time in seconds (default: end of the run)"
+    )
+    st.add_argument(
+        "--osc",
+        action="store_true",
+        help="print as python-octaviaclient does (the 'statuses' value, indent 4)",
+    )
+    st.set_defaults(func=cmd_status)
     return p
 
 
@@ -178,6 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no result folder was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `lbsim status DIR | head`: the reader left, not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

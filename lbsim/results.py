@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lbsim import expectations as ex
+from lbsim import model as m
 from lbsim.engine import RawRun
 from lbsim.timeline import Timeline
 
@@ -333,3 +334,150 @@ def incident_frame(raw: RawRun) -> pd.DataFrame:
                     break
         rows.append([f.kind, f.target, f.time, detected, api, f.recovered, None, None])
     return pd.DataFrame(rows, columns=INCIDENT_COLUMNS)
+
+
+# --------------------------------------------------------------------------------------
+# Status trees from a result folder (``lbsim status``)
+# --------------------------------------------------------------------------------------
+
+
+class ResultFolderError(ValueError):
+    """A result folder is missing, incomplete, or asked about a time outside its run."""
+
+
+def _api_body(ev: m.ApiEvent) -> dict[str, Any]:
+    """The request body the engine sends for an API event (parents first, then ``set``)."""
+    kind, _name = ev.target
+    body: dict[str, Any] = {}
+    if ev.api == "create":
+        for parent in ("pool", "listener", "loadbalancer"):
+            value = getattr(ev, parent)
+            if value is not None and parent != kind:
+                body[parent] = value
+    body.update(ev.set)
+    return body
+
+
+def catalogue_from_events(
+    scenario: m.Scenario, api_calls: pd.DataFrame | None = None, at: float | None = None
+) -> dict[str, Any]:
+    """:func:`object_catalogue` rebuilt without a control plane, for a result folder.
+
+    Starts from the scenario's tree and applies, in time order, every API event of the
+    scenario that Octavia accepted (a 2xx row in ``api.csv``, matched by time, operation,
+    object type and name) up to time ``at`` (all of them when None): creations add
+    listeners, pools, health monitors and members; listener updates may change the
+    default pool (Octavia writes it in the API request, so it holds from the call on).
+    Objects that were refused, deleted or not yet created need no special care here:
+    :func:`status_tree` leaves out anything whose provisioning status is empty or
+    DELETED at the time asked. Without ``api_calls`` every API event counts as accepted.
+    """
+    listeners: dict[str, dict[str, Any]] = {}
+    pools: dict[str, dict[str, Any]] = {}
+    for li in scenario.loadbalancer.listeners:
+        listeners[li.name] = {"name": li.name, "default_pool": li.default_pool}
+    for p in scenario.loadbalancer.pools:
+        hm = p.healthmonitor
+        pools[p.name] = {
+            "healthmonitor": {"name": hm.name or f"{p.name}-hm", "type": hm.type} if hm else None,
+            "members": [
+                {"name": mem.name, "address": mem.address, "protocol_port": mem.protocol_port}
+                for mem in p.members
+            ],
+        }
+    events = [e for e in sorted(scenario.events, key=lambda e: e.at) if isinstance(e, m.ApiEvent)]
+    accepted: list[m.ApiEvent]
+    if api_calls is None:
+        accepted = list(events)
+    else:
+        accepted = []
+        pending = list(events)
+        for row in api_calls.to_dict("records"):
+            for i, ev in enumerate(pending):
+                same = (
+                    abs(float(ev.at) - float(row["time"])) <= 1e-9
+                    and ev.api == str(row["op"])
+                    and ev.target == (str(row["object_type"]), str(row["name"]))
+                )
+                if same:
+                    del pending[i]
+                    if 200 <= int(row["code"]) < 300:
+                        accepted.append(ev)
+                    break
+
+    def pool_entry(name: str) -> dict[str, Any]:
+        return pools.setdefault(name, {"healthmonitor": None, "members": []})
+
+    for ev in accepted:
+        if at is not None and ev.at > at:
+            break
+        kind, name = ev.target
+        body = _api_body(ev)
+        if ev.api == "create":
+            if kind == "listener":
+                listeners[name] = {"name": name, "default_pool": body.get("default_pool")}
+            elif kind == "pool":
+                pool_entry(name)
+                owner = body.get("listener")
+                if owner is not None and owner in listeners:
+                    listeners[owner]["default_pool"] = name
+            elif kind == "healthmonitor":
+                pool_entry(str(body.get("pool")))["healthmonitor"] = {
+                    "name": name,
+                    "type": body.get("type"),
+                }
+            elif kind == "member":
+                members = pool_entry(str(body.get("pool")))["members"]
+                if not any(mm["name"] == name for mm in members):
+                    members.append(
+                        {
+                            "name": name,
+                            "address": body.get("address"),
+                            "protocol_port": body.get("protocol_port"),
+                        }
+                    )
+        elif ev.api == "update" and kind == "listener" and "default_pool" in body:
+            listeners.setdefault(name, {"name": name})["default_pool"] = body["default_pool"]
+    return {"listeners": list(listeners.values()), "pools": pools}
+
+
+def status_tree_from_folder(folder: Path, at: float | None = None) -> dict[str, Any]:
+    """``openstack loadbalancer status show`` at time ``at`` rebuilt from a result folder.
+
+    Reads ``transitions.csv`` (the statuses), ``scenario.yaml`` and ``api.csv`` (the
+    objects) and ``summary.json`` (the run's length). ``at`` defaults to the end of the
+    run, where the tree equals ``status.json``. Raises :class:`ResultFolderError` with a
+    readable message for a missing folder or file, or a time outside ``[0, duration]``.
+    """
+    import yaml
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ResultFolderError(f"{folder}: no such result folder")
+    for needed in ("transitions.csv", "scenario.yaml", "summary.json"):
+        if not (folder / needed).is_file():
+            raise ResultFolderError(f"{folder}: not a complete result folder ({needed} is missing)")
+    text = (folder / "scenario.yaml").read_text(encoding="utf-8")
+    if not text.strip():
+        raise ResultFolderError(
+            f"{folder}: scenario.yaml is empty (the run was saved without its scenario), "
+            "so the object tree cannot be rebuilt"
+        )
+    try:
+        scenario = m.Scenario.model_validate(yaml.safe_load(text))
+    except Exception as exc:  # a hand-edited or foreign file: say so instead of a traceback
+        raise ResultFolderError(f"{folder}: scenario.yaml is not a valid scenario: {exc}") from None
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    duration = float(summary.get("duration", scenario.duration))
+    if at is None:
+        at = duration
+    elif not (0.0 <= at <= duration) or math.isnan(at):
+        raise ResultFolderError(
+            f"--at {at:g} is outside the run: pick a time between 0 and {duration:g} s"
+        )
+    transitions = pd.read_csv(folder / "transitions.csv", keep_default_na=False)
+    api_path = folder / "api.csv"
+    api = pd.read_csv(api_path, keep_default_na=False) if api_path.is_file() else None
+    catalogue = catalogue_from_events(scenario, api, at)
+    timeline = Timeline.from_frame(transitions)
+    return status_tree(scenario.name, scenario.loadbalancer.name, timeline, at, catalogue)
