@@ -1,38 +1,43 @@
 """The data plane: HAProxy frontends and backends on the amphora, and the member servers.
 
-This is the hot path: one simulated request costs two scheduled SimPy events (its arrival
-and its completion) and no SimPy process. Events are reused from free lists and carry
-their context in attributes, so a request allocates one small tuple and nothing else.
+This is the hot path. A simulated request costs two callbacks on the kernel's fast
+calendar (its arrival and its completion), one small tuple, and no SimPy process.
 
 Request life (HAProxy semantics, haproxy-semantics.md "Connections, queues, errors"):
 
 1. A request arrives at a :class:`Frontend` (listener). While the frontend holds
    ``maxconn`` connections (listener ``connection_limit``), new ones wait in the kernel
-   backlog, FIFO, and the frontend reports ``FULL``.
+   backlog, FIFO, and the frontend reports ``FULL``. If the VIP is unreachable (no
+   amphora serving it) the connection fails at once (``connect``).
 2. The :class:`Backend` (pool) picks a member with its balancer. No usable member → 503
    at once.
 3. The :class:`Server` (member) behaves as its current behaviour says: ``healthy`` and
    ``slow`` serve with ``concurrency`` slots and a FIFO queue; ``refuse`` makes HAProxy
-   retry (``retries 3``, a turn-around of min(timeout connect, 1 s) between attempts, the
-   last one redispatched to another member by ``option redispatch``), then 503;
-   ``hang`` holds the request until ``timeout_member_data`` → 504; ``error`` answers at
-   once with its HTTP status.
+   retry (``retries 3``, with a turn-around of min(timeout connect, 1 s) before each
+   retry, and the last retry redispatched to another member by ``option redispatch``),
+   then 503; ``hang`` holds the request until ``timeout_member_data`` → 504; ``error``
+   answers at once with its HTTP status.
 4. Completion records the outcome and latency (arrival to response) and frees the
    frontend connection, which admits the next backlog entry.
+
+A request is the tuple ``(t0, src, port, balancer, local, t_sent, frontend, attempt)``:
+arrival time, client address and port, the balancer that chose the server and the
+server's index in it (so that an HAProxy reload, which builds new balancers, releases
+old connections on the old process), when it was sent to the server, and how many
+connection attempts came before.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from heapq import heappush
 from typing import Any
-
-import simpy
-from simpy.events import NORMAL, Event
 
 from lbsim.balancing import Balancer, make_balancer
 from lbsim.distributions import Sampler
-from lbsim.metrics import LatencyRecorder
+from lbsim.kernel import TwinEnvironment
+from lbsim.metrics import FLUSH, LatencyRecorder
 
 HEALTHY, REFUSE, HANG, ERROR, SLOW = "healthy", "refuse", "hang", "error", "slow"
 #: behaviours are compared by identity on the hot path; this maps any equal string to them
@@ -44,23 +49,7 @@ OUT_503 = "503"
 OUT_504 = "504"
 OUT_CONNECT = "connect"
 
-
-class Tick(Event):
-    """A reusable scheduled callback: SimPy's cheapest way to run code at a future time."""
-
-    def __init__(self, env: simpy.Environment, fn: Callable[[Any], None]) -> None:
-        self.env = env
-        self.callbacks: list[Any] | None = None
-        self._value = None
-        self._ok = True
-        self._cb = [fn]
-        self.a: Any = None
-        self.b: Any = None
-
-    def at(self, delay: float) -> None:
-        """Schedule this tick ``delay`` seconds from now."""
-        self.callbacks = self._cb
-        self.env.schedule(self, NORMAL, delay)
+Request = tuple[Any, ...]
 
 
 class Server:
@@ -79,6 +68,7 @@ class Server:
         "queue",
         "served",
         "service",
+        "serving",
         "status",
     )
 
@@ -99,10 +89,11 @@ class Server:
         self.concurrency = concurrency
         self.service = service
         self.behaviour = CANON[behaviour]
+        self.serving = self.behaviour is HEALTHY or self.behaviour is SLOW
         self.status = status
         self.factor = factor
         self.busy = 0
-        self.queue: deque[tuple[Any, ...]] = deque()
+        self.queue: deque[Request] = deque()
         self.busy_time = 0.0
         self.served = 0
         self.backend: Backend | None = None
@@ -110,58 +101,10 @@ class Server:
     def set_behaviour(self, behaviour: str, status: int = 500, factor: float = 10.0) -> None:
         """Change how the member answers from now on (fault injection)."""
         self.behaviour = CANON[behaviour]
+        self.serving = self.behaviour is HEALTHY or self.behaviour is SLOW
         self.status = status
         self.factor = factor
-        self._drain_queue()
-
-    def receive(self, req: tuple[Any, ...]) -> None:
-        """A request arrives from HAProxy. ``req`` = (t0, src, port, balancer, local_idx, t_sent)."""
-        b = self.behaviour
-        if b is HEALTHY or b is SLOW:
-            if self.busy < self.concurrency:
-                self._start(req)
-            else:
-                self.queue.append(req)
-        elif b is REFUSE:
-            self.dp.refused(self, req)
-        elif b is HANG:
-            self.dp.hold_until_timeout(self, req)
-        else:  # ERROR: answers at once with its status
-            self.dp.finish(req, self.gidx, str(self.status))
-
-    def _start(self, req: tuple[Any, ...]) -> None:
-        self.busy += 1
-        s = self.service()
-        if self.behaviour is SLOW:
-            s *= self.factor
-        self.busy_time += s
-        dp = self.dp
-        tick = dp.free_ticks.pop() if dp.free_ticks else Tick(dp.env, dp.on_complete)
-        tick.a = self
-        tick.b = req
-        tick.at(s)
-
-    def done(self) -> None:
-        """A service slot freed up: start the next queued request, if any."""
-        self.busy -= 1
-        self.served += 1
-        self._drain_queue()
-
-    def _drain_queue(self) -> None:
-        q = self.queue
-        dp = self.dp
-        if self.behaviour is not HEALTHY and self.behaviour is not SLOW:
-            # the member stopped answering: what waits inside it times out at HAProxy
-            while q:
-                dp.hold_until_timeout(self, q.popleft())
-            return
-        now = dp.env.now
-        while q and self.busy < self.concurrency:
-            req = q.popleft()
-            if now - req[5] >= req[6].timeout_data:
-                dp.finish(req, self.gidx, OUT_504)  # HAProxy gave up while it waited here
-                continue
-            self._start(req)
+        self.dp.drain_queue(self)
 
 
 class Backend:
@@ -198,17 +141,16 @@ class Backend:
 class Frontend:
     """A listener as rendered into one HAProxy frontend."""
 
-    __slots__ = ("active", "backend", "backlog", "full_since", "maxconn", "name", "timeout_connect", "timeout_data")
+    __slots__ = ("active", "backend", "backlog", "maxconn", "name", "timeout_connect", "timeout_data")
 
     def __init__(self, name: str, maxconn: int, backend: Backend | None, timeout_connect: float, timeout_data: float):
         self.name = name
         self.maxconn = maxconn
         self.backend = backend
         self.active = 0
-        self.backlog: deque[tuple[float, int, int]] = deque()
+        self.backlog: deque[tuple[float, Any, int]] = deque()
         self.timeout_connect = timeout_connect
         self.timeout_data = timeout_data
-        self.full_since: float | None = None
 
     @property
     def status(self) -> str:
@@ -217,26 +159,27 @@ class Frontend:
 
 
 class DataPlane:
-    """All frontends, backends and servers of one amphora's HAProxy, plus measurements."""
+    """All frontends, backends and servers of the amphora's HAProxy, plus measurements."""
 
-    def __init__(self, env: simpy.Environment, n_servers_hint: int, warmup: float, log_requests: bool):
+    def __init__(self, env: TwinEnvironment, n_servers_hint: int, warmup: float, duration: float, log_requests: bool):
         self.env = env
         self.warmup = warmup
         self.servers: list[Server] = []
         self.frontends: dict[str, Frontend] = {}
-        self.backends: dict[str, Backend] = {}
-        self.free_ticks: list[Tick] = []
         self.vip_up = True
         self.latency = LatencyRecorder(n_servers_hint)
-        # counters (after warm-up), indexed by global server index; -1 row = no member
+        self._lat = self.latency._lat  # hot-path aliases of the recorder's buffers
+        self._who = self.latency._who
+        # counters (after warm-up), indexed by global server index
         self.requests = 0
         self.ok = 0
         self.errors: dict[str, int] = {}
         self.member_requests: list[int] = [0] * n_servers_hint
         self.member_ok: list[int] = [0] * n_servers_hint
         self.member_errors: list[dict[str, int]] = [{} for _ in range(n_servers_hint)]
-        self.per_second_ok: list[int] = []
-        self.per_second_err: list[int] = []
+        nsec = int(duration) + 2
+        self.per_second_ok: list[int] = [0] * nsec
+        self.per_second_err: list[int] = [0] * nsec
         self.log_requests = log_requests
         self.log: list[tuple[float, Any, int, float, str]] = []
         self.on_frontend_change: Callable[[Frontend], None] | None = None
@@ -245,19 +188,21 @@ class DataPlane:
     def add_server(self, server: Server) -> None:
         """Register a member server (global index = order of registration)."""
         self.servers.append(server)
-        if len(self.servers) > len(self.member_requests):
-            n = len(self.servers)
+        n = len(self.servers)
+        if n > len(self.member_requests):
             self.member_requests += [0] * (n - len(self.member_requests))
             self.member_ok += [0] * (n - len(self.member_ok))
             self.member_errors += [{} for _ in range(n - len(self.member_errors))]
             self.latency.grow(n)
+            self._lat = self.latency._lat
+            self._who = self.latency._who
 
     # ------------------------------------------------------------------ request path
     def arrive(self, fe: Frontend, src: Any, port: int) -> None:
         """A client opens a connection to the listener."""
-        now = self.env.now
+        now = self.env._now
         if not self.vip_up:
-            self.finish((now, src, port, None, -1, now, fe, 0), -1, OUT_CONNECT, release=False)
+            self.finish((now, src, port, None, -1, now, fe, 0), -1, OUT_CONNECT, False)
             return
         if fe.active >= fe.maxconn:
             fe.backlog.append((now, src, port))
@@ -270,7 +215,7 @@ class DataPlane:
     def dispatch(self, fe: Frontend, t0: float, src: Any, port: int) -> None:
         """HAProxy picks a server in the listener's default backend and connects."""
         be = fe.backend
-        now = self.env.now
+        now = self.env._now
         if be is None:
             self.finish((t0, src, port, None, -1, now, fe, 0), -1, OUT_503)
             return
@@ -279,89 +224,156 @@ class DataPlane:
         if local < 0:
             self.finish((t0, src, port, None, -1, now, fe, 0), -1, OUT_503)
             return
-        be.servers[local].receive((t0, src, port, bal, local, now, fe, 0))
+        server = be.servers[local]
+        req = (t0, src, port, bal, local, now, fe, 0)
+        if server.serving:
+            if server.busy < server.concurrency:
+                server.busy += 1
+                s = server.service()
+                if server.behaviour is SLOW:
+                    s *= server.factor
+                server.busy_time += s
+                env = self.env
+                heappush(env.fast, (now + s, next(env.fast_seq), self.complete, server, req))
+            else:
+                server.queue.append(req)
+        else:
+            self.misbehave(server, req)
 
-    def refused(self, server: Server, req: tuple[Any, ...]) -> None:
-        """Connection refused: HAProxy retries after a turn-around, redispatching the last."""
-        if req[7] >= 3:
-            self.finish(req, server.gidx, OUT_503)
-            return
-        tick = Tick(self.env, self._retry)
-        tick.a = server
-        tick.b = req
-        tick.at(min(req[6].timeout_connect, 1.0))
+    def receive(self, server: Server, req: Request) -> None:
+        """A (re)tried request reaches a server."""
+        if server.serving:
+            if server.busy < server.concurrency:
+                self.start(server, req)
+            else:
+                server.queue.append(req)
+        else:
+            self.misbehave(server, req)
 
-    def _retry(self, tick: Tick) -> None:
-        server: Server = tick.a
-        t0, src, port, bal, local, _sent, fe, attempt = tick.b
+    def start(self, server: Server, req: Request) -> None:
+        """The server takes a request into one of its service slots."""
+        server.busy += 1
+        s = server.service()
+        if server.behaviour is SLOW:
+            s *= server.factor
+        server.busy_time += s
+        self.env.call_later(s, self.complete, server, req)
+
+    def misbehave(self, server: Server, req: Request) -> None:
+        """A request meets a member that refuses, hangs or answers with an error."""
+        b = server.behaviour
+        if b is REFUSE:
+            if req[7] >= 3:
+                self.finish(req, server.gidx, OUT_503)
+            else:
+                self.env.call_later(min(req[6].timeout_connect, 1.0), self._retry, server, req)
+        elif b is HANG:
+            self.hold_until_timeout(server, req)
+        else:  # ERROR: answers at once with its status
+            self.finish(req, server.gidx, str(server.status))
+
+    def _retry(self, server: Server, req: Request) -> None:
+        t0, src, port, bal, local, _sent, fe, attempt = req
         attempt += 1
-        now = self.env.now
+        now = self.env._now
         be = server.backend
         if attempt == 3 and be is not None:  # option redispatch: the last retry may go elsewhere
+            avoid = local if bal is be.balancer else -1
             if bal is not None:
                 bal.release(local)
-            avoid = local if bal is be.balancer else -1
             bal = be.balancer
             local = bal.pick(src, port, avoid)
             if local < 0:
                 self.finish((t0, src, port, None, -1, now, fe, attempt), server.gidx, OUT_503)
                 return
-            be.servers[local].receive((t0, src, port, bal, local, now, fe, attempt))
+            self.receive(be.servers[local], (t0, src, port, bal, local, now, fe, attempt))
             return
-        server.receive((t0, src, port, bal, local, now, fe, attempt))
+        self.receive(server, (t0, src, port, bal, local, now, fe, attempt))
 
-    def hold_until_timeout(self, server: Server, req: tuple[Any, ...]) -> None:
+    def hold_until_timeout(self, server: Server, req: Request) -> None:
         """A hung member never answers: HAProxy's ``timeout server`` ends it with 504."""
-        tick = Tick(self.env, self._hang_timeout)
-        tick.a = server
-        tick.b = req
-        tick.at(max(0.0, req[5] + req[6].timeout_data - self.env.now))
+        self.env.call_later(max(0.0, req[5] + req[6].timeout_data - self.env._now), self._timed_out, server, req)
 
-    def _hang_timeout(self, tick: Tick) -> None:
-        self.finish(tick.b, tick.a.gidx, OUT_504)
+    def _timed_out(self, server: Server, req: Request) -> None:
+        self.finish(req, server.gidx, OUT_504)
 
-    def on_complete(self, tick: Tick) -> None:
-        """A member finished serving a request."""
-        server: Server = tick.a
-        req = tick.b
-        tick.a = tick.b = None
-        self.free_ticks.append(tick)
-        if self.env.now - req[5] > req[6].timeout_data:
+    def complete(self, server: Server, req: Request) -> None:
+        """A member finished serving a request: answer, then take the next queued one."""
+        now = self.env._now
+        fe: Frontend = req[6]
+        if now - req[5] > fe.timeout_data:
             self.finish(req, server.gidx, OUT_504)
         else:
-            self.finish(req, server.gidx, OUT_OK)
-        server.done()
+            # the common case, inlined: a successful response
+            bal = req[3]
+            if bal.tracks_connections:
+                bal.release(req[4])
+            t0 = req[0]
+            if t0 >= self.warmup:
+                gidx = server.gidx
+                self.requests += 1
+                self.ok += 1
+                self.member_requests[gidx] += 1
+                self.member_ok[gidx] += 1
+                self.per_second_ok[int(now)] += 1
+                lat = self._lat
+                lat.append(now - t0)
+                self._who.append(gidx)
+                if len(lat) >= FLUSH:
+                    self.latency.flush()
+                if self.log_requests:
+                    self.log.append((t0, req[1], gidx, now - t0, OUT_OK))
+            fe.active -= 1
+            if fe.backlog or fe.active == fe.maxconn - 1:
+                fe.active += 1
+                self._release_frontend(fe)
+        server.busy -= 1
+        server.served += 1
+        if server.queue:
+            self.drain_queue(server)
 
-    def finish(self, req: tuple[Any, ...], gidx: int, outcome: str, release: bool = True) -> None:
+    def drain_queue(self, server: Server) -> None:
+        """Start queued requests while slots are free (or time them out if it stopped answering)."""
+        q = server.queue
+        if not server.serving:
+            while q:  # what waits inside a member that stopped answering times out
+                self.hold_until_timeout(server, q.popleft())
+            return
+        now = self.env._now
+        while q and server.busy < server.concurrency:
+            req = q.popleft()
+            if now - req[5] >= req[6].timeout_data:
+                self.finish(req, server.gidx, OUT_504)  # HAProxy gave up while it waited here
+                continue
+            self.start(server, req)
+
+    def finish(self, req: Request, gidx: int, outcome: str, release: bool = True) -> None:
         """Record a request's outcome and free its frontend connection."""
-        now = self.env.now
+        now = self.env._now
         t0 = req[0]
         bal = req[3]
-        if bal is not None:
+        if bal is not None and bal.tracks_connections:
             bal.release(req[4])
         if t0 >= self.warmup:
-            sec = int(now)
             self.requests += 1
             if gidx >= 0:
                 self.member_requests[gidx] += 1
             if outcome is OUT_OK:
                 self.ok += 1
-                latency = now - t0
-                self.latency.add(gidx, latency)
+                self.latency.add(gidx, now - t0)
                 if gidx >= 0:
                     self.member_ok[gidx] += 1
-                _bump(self.per_second_ok, sec)
+                _bump(self.per_second_ok, int(now))
             else:
                 self.errors[outcome] = self.errors.get(outcome, 0) + 1
                 if gidx >= 0:
                     errs = self.member_errors[gidx]
                     errs[outcome] = errs.get(outcome, 0) + 1
-                _bump(self.per_second_err, sec)
+                _bump(self.per_second_err, int(now))
             if self.log_requests:
                 self.log.append((t0, req[1], gidx, now - t0, outcome))
-        if release:
-            fe: Frontend = req[6]
-            self._release_frontend(fe)
+        if release and req[6] is not None:
+            self._release_frontend(req[6])
 
     def _release_frontend(self, fe: Frontend) -> None:
         was_full = fe.active >= fe.maxconn

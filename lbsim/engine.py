@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
+from heapq import heappush
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from lbsim import __version__
 from lbsim import model as m
 from lbsim.amphora import Amphora
 from lbsim.controlplane import Change, ControlPlane, Job, ObjSpec
-from lbsim.dataplane import DataPlane, Tick
+from lbsim.dataplane import DataPlane
 from lbsim.distributions import make_sampler, stream
 from lbsim.healthmanager import HealthManager
+from lbsim.kernel import TwinEnvironment
 from lbsim.status import apply_update, update_health
 from lbsim.timeline import Timeline
 from lbsim.traffic import EPHEMERAL_PORTS, client_addresses, load_trace, make_gap_fn
@@ -104,11 +106,11 @@ class Simulation:
         self.sc = scenario
         self.seed = scenario.seed if seed is None else seed
         self.base_dir = base_dir
-        self.env = simpy.Environment()
+        self.env = TwinEnvironment()
         self.timeline = Timeline()
         self.cp = ControlPlane()
         n_members = sum(len(p.members) for p in scenario.loadbalancer.pools)
-        self.dp = DataPlane(self.env, n_members, scenario.warmup, log_requests)
+        self.dp = DataPlane(self.env, n_members, scenario.warmup, scenario.duration, log_requests)
         self.lb_name = scenario.loadbalancer.name
         self.serving: dict[str, m.Member] = {
             mem.name: mem for p in scenario.loadbalancer.pools for mem in p.members
@@ -208,7 +210,11 @@ class Simulation:
         trace_rows = trace
         row = [0]
 
-        def fire(tick: Tick) -> None:
+        env = self.env
+        fast = env.fast
+        seq = env.fast_seq
+
+        def fire(_a: Any, _b: Any) -> None:
             if trace_rows is not None:
                 k = row[0]
                 row[0] = k + 1
@@ -225,28 +231,26 @@ class Simulation:
                 port = ports[k]
             fe = dp.frontends.get(listener)
             if fe is None:
-                now = self.env.now
+                now = env._now
                 dp.finish((now, client, port, None, -1, now, None, 0), -1, "connect", release=False)
             else:
                 dp.arrive(fe, client, port)
             g = gap()
-            if g is not None and self.env.now + g <= duration:
-                tick.at(g)
+            if g is not None:
+                t = env._now + g
+                if t <= duration:
+                    heappush(fast, (t, next(seq), fire, None, None))
 
-        tick = Tick(self.env, fire)
         g0 = gap()
         if g0 is not None and g0 <= duration:
-            tick.at(g0)
+            env.call_later(g0, fire)
 
     # ---------------------------------------------------------------- events
     def _schedule_events(self) -> None:
         for ev in sorted(self.sc.events, key=lambda e: e.at):
-            tick = Tick(self.env, self._apply_event)
-            tick.a = ev
-            tick.at(ev.at)
+            self.env.call_first(ev.at, self._apply_event, ev)
 
-    def _apply_event(self, tick: Tick) -> None:
-        ev = tick.a
+    def _apply_event(self, ev: Any, _b: Any = None) -> None:
         if isinstance(ev, m.MemberEvent):
             self._member_behaviour(ev)
         elif isinstance(ev, m.ApiEvent):
@@ -298,17 +302,13 @@ class Simulation:
         return self._durations["update"]()
 
     def _run_job(self, job: Job, fail: bool) -> None:
-        tick = Tick(self.env, self._job_done)
         p = self.sc.octavia.workers.failure_probability
         if p > 0 and not fail:
             fail = bool(self._worker_rng.random() < p)
-        tick.a = job
-        tick.b = fail
-        tick.at(self._duration_for(job))
+        self.env.call_later(self._duration_for(job), self._job_done, job, fail)
 
-    def _job_done(self, tick: Tick) -> None:
-        job: Job = tick.a
-        success = not tick.b
+    def _job_done(self, job: Job, fail: bool) -> None:
+        success = not fail
         if job.op == "failover" and success:
             self._replace_amphora()
         changes = self.cp.complete(job, success)

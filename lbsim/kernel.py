@@ -1,0 +1,66 @@
+"""The simulation kernel: a SimPy environment with a second, lightweight calendar.
+
+SimPy events and processes carry everything where time passes in a structured way
+(health checks, heartbeats, control-plane workers, scheduled faults). The data plane
+schedules millions of tiny callbacks (an arrival, a completion), for which a full SimPy
+event is more than is needed: :class:`TwinEnvironment` keeps them on a plain heap of
+``(time, seq, fn, a, b)`` entries and interleaves both calendars in time order, so
+``env.now``, ``env.run()`` and every SimPy process behave exactly as in SimPy. At equal
+times SimPy's events run first; among data-plane callbacks, first scheduled runs first.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import Any
+
+import simpy
+from simpy.events import URGENT
+
+Callback = Callable[[Any, Any], None]
+
+
+class TwinEnvironment(simpy.Environment):
+    """A SimPy environment with a fast calendar for data-plane callbacks."""
+
+    def __init__(self, initial_time: float = 0.0) -> None:
+        super().__init__(initial_time)
+        self.fast: list[tuple[float, int, Callback, Any, Any]] = []
+        self.fast_seq = itertools.count()
+
+    def call_later(self, delay: float, fn: Callback, a: Any = None, b: Any = None) -> None:
+        """Run ``fn(a, b)`` ``delay`` seconds from now (delay >= 0)."""
+        heappush(self.fast, (self._now + delay, next(self.fast_seq), fn, a, b))
+
+    def call_first(self, delay: float, fn: Callback, a: Any = None, b: Any = None) -> None:
+        """Run ``fn(a, b)`` ``delay`` seconds from now, before anything else due then.
+
+        Used for scheduled faults and API calls, so that a check or request at the same
+        instant already sees their effect.
+        """
+        ev = simpy.Event(self)
+        ev._ok = True
+        ev._value = None
+        ev.callbacks = [lambda _ev: fn(a, b)]
+        self.schedule(ev, URGENT, delay)
+
+    def peek(self) -> float:
+        """Time of the next event on either calendar."""
+        t = super().peek()
+        if self.fast and self.fast[0][0] < t:
+            return self.fast[0][0]
+        return t
+
+    def step(self) -> None:
+        """Process the next event of either calendar (SimPy's first on equal times)."""
+        fast = self.fast
+        if fast:
+            q = self._queue
+            if not q or fast[0][0] < q[0][0]:
+                t, _, fn, a, b = heappop(fast)
+                self._now = t
+                fn(a, b)
+                return
+        super().step()
