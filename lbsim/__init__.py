@@ -7,8 +7,15 @@ pandas DataFrames.
 
 __version__ = "0.1.0"
 
-from lbsim.api import run_scenario  # noqa: E402
-from lbsim.results import RunResult  # noqa: E402
-from lbsim.scenario import ScenarioError, load_scenario, parse_scenario  # noqa: E402
+from lbsim.api import run_scenario
+from lbsim.results import RunResult
+from lbsim.scenario import ScenarioError, load_scenario, parse_scenario
 
-__all__ = ["RunResult", "ScenarioError", "__version__", "load_scenario", "parse_scenario", "run_scenario"]
+__all__ = [
+    "RunResult",
+    "ScenarioError",
+    "__version__",
+    "load_scenario",
+    "parse_scenario",
+    "run_scenario",
+]

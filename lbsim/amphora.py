@@ -43,9 +43,10 @@ class Monitor:
     rise: int
     fall: int
     expected: frozenset[int]
+    connect_timeout: float = 5.0
 
     @classmethod
-    def from_obj(cls, hm: Obj) -> Monitor:
+    def from_obj(cls, hm: Obj, connect_timeout: float = 5.0) -> Monitor:
         a = hm.attrs
         return cls(
             type=str(a["type"]),
@@ -54,6 +55,7 @@ class Monitor:
             rise=int(a["max_retries"]),
             fall=int(a.get("max_retries_down") or 3),
             expected=hc.expand_expected_codes(str(a.get("expected_codes") or "200")),
+            connect_timeout=connect_timeout,
         )
 
 
@@ -102,8 +104,10 @@ class Amphora:
         seed: int,
         base_dir: Path | None,
         role: str = "STANDALONE",
+        amp_id: str = "amphora-1",
     ) -> None:
         self.env = env
+        self.amp_id = amp_id
         self.dp = dp
         self.timeline = timeline
         self.seed = seed
@@ -114,9 +118,12 @@ class Amphora:
         self.rendered = Rendered()
         self.backend_by_pool: dict[str, Backend] = {}
         self.on_state_change: Callable[[ServerState], None] | None = None
+        self._check_rng = stream(seed, f"checks:{role}")
 
     # ------------------------------------------------------------- rendering
-    def render(self, cp: ControlPlane, lb_name: str, serving: dict[str, m.Member], fresh: bool) -> None:
+    def render(
+        self, cp: ControlPlane, lb_name: str, serving: dict[str, m.Member], fresh: bool
+    ) -> None:
         """Load the control plane's current objects into HAProxy (start-up or reload).
 
         ``serving`` holds each member's serving model (concurrency, service time,
@@ -130,7 +137,9 @@ class Amphora:
         backends: dict[str, Backend] = {}
         # members and servers, in DB order (HAProxy numbers checks in config order)
         for pool in cp.pools_of(lb_name):
-            if pool.provisioning_status == "PENDING_DELETE" or not pool.attrs.get("admin_state_up", True):
+            if pool.provisioning_status == "PENDING_DELETE" or not pool.attrs.get(
+                "admin_state_up", True
+            ):
                 continue
             hm_obj = cp.healthmonitor_of(pool.name)
             monitor = None
@@ -139,7 +148,9 @@ class Amphora:
                 and hm_obj.provisioning_status != "PENDING_DELETE"
                 and hm_obj.attrs.get("admin_state_up", True)
             ):
-                monitor = Monitor.from_obj(hm_obj)
+                users = cp.pool_listeners(pool.name)
+                connect_ms = float(users[0].attrs.get("timeout_member_connect") or 5000) if users else 5000.0
+                monitor = Monitor.from_obj(hm_obj, connect_ms / 1000.0)
             names: list[str] = []
             for mem in cp.members_of(pool.name):
                 if mem.provisioning_status == "PENDING_DELETE":
@@ -170,19 +181,22 @@ class Amphora:
         # frontends: only enabled listeners of an enabled LB
         if lb_enabled:
             for li in cp.listeners_of(lb_name):
-                if li.provisioning_status == "PENDING_DELETE" or not li.attrs.get("admin_state_up", True):
+                if li.provisioning_status == "PENDING_DELETE" or not li.attrs.get(
+                    "admin_state_up", True
+                ):
                     continue
-                limit = int(li.attrs.get("connection_limit", -1) or -1)
+                raw_limit = li.attrs.get("connection_limit")
+                limit = -1 if raw_limit is None else int(raw_limit)
                 old = self.rendered.listeners.get(li.name)
                 pool_name = li.attrs.get("default_pool")
-                be = backends.get(str(pool_name)) if pool_name else None
+                fe_backend = backends.get(str(pool_name)) if pool_name else None
                 fe = old or Frontend(li.name, 0, None, 0.0, 0.0)
                 fe.maxconn = limit if limit > -1 else 50000
-                fe.backend = be
+                fe.backend = fe_backend
                 fe.timeout_connect = float(li.attrs.get("timeout_member_connect", 5000)) / 1000.0
                 fe.timeout_data = float(li.attrs.get("timeout_member_data", 50000)) / 1000.0
                 rendered.listeners[li.name] = fe
-                if be is not None:
+                if fe_backend is not None:
                     rendered.backends[f"{pool_name}:{li.name}"] = (str(pool_name), li.name)
         self.rendered = rendered
         self.backend_by_pool = backends
@@ -191,7 +205,12 @@ class Amphora:
             self._record_state(st)
 
     def _render_server(
-        self, mem: Obj, pool: str, monitor: Monitor | None, serving: dict[str, m.Member], fresh: bool
+        self,
+        mem: Obj,
+        pool: str,
+        monitor: Monitor | None,
+        serving: dict[str, m.Member],
+        fresh: bool,
     ) -> None:
         a = mem.attrs
         st = self.servers.get(mem.name)
@@ -223,12 +242,11 @@ class Amphora:
             else:
                 keep = st.counter
                 st.counter = hc.HealthCounter(monitor.rise, monitor.fall)
-                if keep is not None and not keep.is_up():
-                    # the state file keeps a DOWN server DOWN across the reload
-                    while st.counter.is_up():
-                        st.counter.record(False)
+                if keep is not None:
+                    # load-server-state-from-file: UP comes back at full health, DOWN as DOWN
+                    st.counter.restore_after_reload(keep.is_up())
                 elif fresh:
-                    st.counter.record(True)
+                    st.counter.restore_after_reload(True)
                 self.env.process(self._check_loop(st, st.loop_gen, self._first_offset(st)))
         elif st.admin_up and not was_admin and st.counter is not None:
             st.counter.reset_to_start()  # leaving maintenance: back to h = rise
@@ -238,12 +256,14 @@ class Amphora:
         checked = [s for s in self.servers.values() if s.monitor is not None]
         if st not in checked:
             return 0.0
-        intervals = [max(1, int(round(s.monitor.delay * 1000))) for s in checked if s.monitor]
+        intervals = [max(1, round(s.monitor.delay * 1000)) for s in checked if s.monitor]
         offsets = hc.first_check_offsets(intervals)
         return float(offsets[checked.index(st)])
 
     # --------------------------------------------------------- health checks
-    def _check_loop(self, st: ServerState, gen: int, offset: float) -> Generator[simpy.Event, Any, None]:
+    def _check_loop(
+        self, st: ServerState, gen: int, offset: float
+    ) -> Generator[simpy.Event, Any, None]:
         """HAProxy's check task for one server: check, wait ``inter`` after it ends, repeat."""
         env = self.env
         yield env.timeout(offset)
@@ -262,6 +282,8 @@ class Amphora:
                 timeout=mon.timeout,
                 delay=mon.delay,
                 expected=mon.expected,
+                connect_timeout=mon.connect_timeout,
+                hang_position=self._check_rng.random(),
             )
             if out.duration > 0:
                 yield env.timeout(out.duration)

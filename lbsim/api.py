@@ -25,5 +25,7 @@ def run_scenario(
     scenario_yaml: str = "",
 ) -> RunResult:
     """Simulate one scenario and summarise it (nothing is written to disk)."""
-    raw = simulate(scenario, seed=seed, base_dir=base_dir, log_requests=log_requests, progress=progress)
+    raw = simulate(
+        scenario, seed=seed, base_dir=base_dir, log_requests=log_requests, progress=progress
+    )
     return summarise(raw, scenario_yaml)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -95,7 +95,9 @@ def idiomatic_simpy(algorithm: str, members: int, requests: int, seed: int = 1) 
     def choose_src(src: int) -> int:
         return src % members
 
-    choose = {"ROUND_ROBIN": choose_rr(), "LEAST_CONNECTIONS": choose_lc, "SOURCE_IP": choose_src}[algorithm]
+    choose = {"ROUND_ROBIN": choose_rr(), "LEAST_CONNECTIONS": choose_lc, "SOURCE_IP": choose_src}[
+        algorithm
+    ]
 
     def source(env: simpy.Environment) -> Any:
         for _ in range(requests):
@@ -153,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=10)
     p.add_argument("--algorithms", default="ROUND_ROBIN,LEAST_CONNECTIONS,SOURCE_IP")
     args = p.parse_args(argv)
-    print(f"{'algorithm':<18} {'members':>7} {'requests':>10} {'lbsim req/s':>12} {'simpy req/s':>12} {'ratio':>6} {'peak MB':>8}")
+    print(
+        f"{'algorithm':<18} {'members':>7} {'requests':>10} {'lbsim req/s':>12} {'simpy req/s':>12} {'ratio':>6} {'peak MB':>8}"
+    )
     for alg in args.algorithms.split(","):
         r = measure(alg.strip(), args.members, args.requests)
         print(

@@ -110,7 +110,14 @@ class Server:
 class Backend:
     """A pool as rendered into one HAProxy backend: its servers and their balancer."""
 
-    def __init__(self, name: str, algorithm: str, servers: list[Server], weights: list[int], backup: list[bool]):
+    def __init__(
+        self,
+        name: str,
+        algorithm: str,
+        servers: list[Server],
+        weights: list[int],
+        backup: list[bool],
+    ):
         self.name = name
         self.algorithm = algorithm
         self.servers = servers
@@ -141,9 +148,24 @@ class Backend:
 class Frontend:
     """A listener as rendered into one HAProxy frontend."""
 
-    __slots__ = ("active", "backend", "backlog", "maxconn", "name", "timeout_connect", "timeout_data")
+    __slots__ = (
+        "active",
+        "backend",
+        "backlog",
+        "maxconn",
+        "name",
+        "timeout_connect",
+        "timeout_data",
+    )
 
-    def __init__(self, name: str, maxconn: int, backend: Backend | None, timeout_connect: float, timeout_data: float):
+    def __init__(
+        self,
+        name: str,
+        maxconn: int,
+        backend: Backend | None,
+        timeout_connect: float,
+        timeout_data: float,
+    ):
         self.name = name
         self.maxconn = maxconn
         self.backend = backend
@@ -161,7 +183,14 @@ class Frontend:
 class DataPlane:
     """All frontends, backends and servers of the amphora's HAProxy, plus measurements."""
 
-    def __init__(self, env: TwinEnvironment, n_servers_hint: int, warmup: float, duration: float, log_requests: bool):
+    def __init__(
+        self,
+        env: TwinEnvironment,
+        n_servers_hint: int,
+        warmup: float,
+        duration: float,
+        log_requests: bool,
+    ):
         self.env = env
         self.warmup = warmup
         self.servers: list[Server] = []
@@ -292,7 +321,9 @@ class DataPlane:
 
     def hold_until_timeout(self, server: Server, req: Request) -> None:
         """A hung member never answers: HAProxy's ``timeout server`` ends it with 504."""
-        self.env.call_later(max(0.0, req[5] + req[6].timeout_data - self.env._now), self._timed_out, server, req)
+        self.env.call_later(
+            max(0.0, req[5] + req[6].timeout_data - self.env._now), self._timed_out, server, req
+        )
 
     def _timed_out(self, server: Server, req: Request) -> None:
         self.finish(req, server.gidx, OUT_504)
@@ -394,6 +425,8 @@ def _bump(series: list[int], sec: int) -> None:
         series[sec] += 1
 
 
-def build_backend(name: str, algorithm: str, servers: list[Server], weights: list[int], backup: list[bool]) -> Backend:
+def build_backend(
+    name: str, algorithm: str, servers: list[Server], weights: list[int], backup: list[bool]
+) -> Backend:
     """A backend with a fresh balancer (what an HAProxy reload produces)."""
     return Backend(name, algorithm, servers, weights, backup)

@@ -72,7 +72,10 @@ def make_sampler(
         lo, hi = float(dist.low), float(dist.high)
         return Sampler(lambda n: rng.uniform(lo, hi, n), (lo + hi) / 2.0)
     if isinstance(dist, m.Empirical):
-        samples = np.asarray(dist.samples if dist.samples is not None else _read_samples(dist.file, base_dir), dtype=float)
+        samples = np.asarray(
+            dist.samples if dist.samples is not None else _read_samples(dist.file, base_dir),
+            dtype=float,
+        )
         return Sampler(lambda n: rng.choice(samples, n), float(samples.mean()))
     raise TypeError(f"unknown distribution {dist!r}")
 

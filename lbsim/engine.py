@@ -76,19 +76,33 @@ class RawRun:
 def scenario_specs(sc: m.Scenario) -> list[ObjSpec]:
     """The scenario's load-balancer tree as control-plane object descriptions."""
     lb = sc.loadbalancer
-    specs = [ObjSpec("loadbalancer", lb.name, {"admin_state_up": lb.admin_state_up, "topology": lb.topology})]
+    specs = [
+        ObjSpec(
+            "loadbalancer", lb.name, {"admin_state_up": lb.admin_state_up, "topology": lb.topology}
+        )
+    ]
     for li in lb.listeners:
-        specs.append(ObjSpec("listener", li.name, {**li.model_dump(exclude={"name"}), "loadbalancer": lb.name}))
+        specs.append(
+            ObjSpec(
+                "listener", li.name, {**li.model_dump(exclude={"name"}), "loadbalancer": lb.name}
+            )
+        )
     for p in lb.pools:
         attrs = p.model_dump(exclude={"name", "members", "healthmonitor"})
         specs.append(ObjSpec("pool", p.name, {**attrs, "loadbalancer": lb.name}))
         if p.healthmonitor is not None:
             hm = p.healthmonitor
             specs.append(
-                ObjSpec("healthmonitor", hm.name or f"{p.name}-hm", {**hm.model_dump(exclude={"name"}), "pool": p.name})
+                ObjSpec(
+                    "healthmonitor",
+                    hm.name or f"{p.name}-hm",
+                    {**hm.model_dump(exclude={"name"}), "pool": p.name},
+                )
             )
         for mem in p.members:
-            specs.append(ObjSpec("member", mem.name, {**mem.model_dump(exclude={"name"}), "pool": p.name}))
+            specs.append(
+                ObjSpec("member", mem.name, {**mem.model_dump(exclude={"name"}), "pool": p.name})
+            )
     return specs
 
 
@@ -117,7 +131,9 @@ class Simulation:
         }
         self.api_calls: list[ApiCall] = []
         self.faults: list[FaultRecord] = []
-        self.hm = HealthManager(self.env, self.cp, self.timeline, scenario.octavia, self.lb_name, self._record)
+        self.hm = HealthManager(
+            self.env, self.cp, self.timeline, scenario.octavia, self.lb_name, self._record
+        )
         self.hm.on_failover = self._failover
         self.amphora: Amphora | None = None
         self._amp_seq = 0
@@ -126,9 +142,15 @@ class Simulation:
         w = scenario.octavia.workers
         self._durations = {
             "update": make_sampler(w.update, stream(self.seed, "worker:update"), base_dir),
-            "create_loadbalancer": make_sampler(w.create_loadbalancer, stream(self.seed, "worker:lbcreate"), base_dir),
-            "delete_loadbalancer": make_sampler(w.delete_loadbalancer, stream(self.seed, "worker:lbdelete"), base_dir),
-            "amphora_boot": make_sampler(w.amphora_boot, stream(self.seed, "worker:boot"), base_dir),
+            "create_loadbalancer": make_sampler(
+                w.create_loadbalancer, stream(self.seed, "worker:lbcreate"), base_dir
+            ),
+            "delete_loadbalancer": make_sampler(
+                w.delete_loadbalancer, stream(self.seed, "worker:lbdelete"), base_dir
+            ),
+            "amphora_boot": make_sampler(
+                w.amphora_boot, stream(self.seed, "worker:boot"), base_dir
+            ),
         }
         self._fail_events: dict[int, bool] = {}
 
@@ -140,15 +162,15 @@ class Simulation:
 
     def _record_initial(self) -> None:
         for obj in self.cp.objects():
-            self.timeline.set(0.0, obj.type, obj.name, "provisioning_status", obj.provisioning_status)
+            self.timeline.set(
+                0.0, obj.type, obj.name, "provisioning_status", obj.provisioning_status
+            )
             self.timeline.set(0.0, obj.type, obj.name, "operating_status", obj.operating_status)
 
     def _new_amphora(self) -> Amphora:
         self._amp_seq += 1
         role = "STANDALONE" if self.sc.loadbalancer.topology == "SINGLE" else "MASTER"
-        amp = Amphora(self.env, self.dp, self.timeline, self.seed, self.base_dir, role)
-        amp.amp_id = f"amphora-{self._amp_seq}"  # type: ignore[attr-defined]
-        return amp
+        return Amphora(self.env, self.dp, self.timeline, self.seed, self.base_dir, role, f"amphora-{self._amp_seq}")
 
     # ---------------------------------------------------------------- set-up
     def _start_running(self) -> None:
@@ -162,19 +184,23 @@ class Simulation:
 
         view = db_view(self.cp, self.lb_name)
         assert view is not None
-        upd = update_health(view, amp.heartbeat(0), heartbeat_interval=self.sc.octavia.heartbeat_interval)
+        upd = update_health(
+            view, amp.heartbeat(0), heartbeat_interval=self.sc.octavia.heartbeat_interval
+        )
         apply_update(view, upd)
         for w in upd.writes:
             self.cp.set_operating_status(w.object_type, w.object_id, w.operating_status)
         self._record_initial()
-        self.timeline.set(0.0, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED")  # type: ignore[attr-defined]
-        self.hm.last_update[amp.amp_id] = 0.0  # type: ignore[attr-defined]
+        self.timeline.set(0.0, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED")
+        self.hm.last_update[amp.amp_id] = 0.0
         self.env.process(self._heartbeats(amp))
 
     def _start_provision(self) -> None:
         """Create the whole tree through the API at t=0 (PENDING_CREATE ... ACTIVE)."""
         resp = self.cp.create_loadbalancer_tree(scenario_specs(self.sc))
-        self.api_calls.append(ApiCall(0.0, "create", "loadbalancer", self.lb_name, resp.code, resp.message))
+        self.api_calls.append(
+            ApiCall(0.0, "create", "loadbalancer", self.lb_name, resp.code, resp.message)
+        )
         self._record(resp.changes)
         if resp.job is not None:
             self._run_job(resp.job, fail=False)
@@ -182,11 +208,11 @@ class Simulation:
     # ---------------------------------------------------------------- processes
     def _heartbeats(self, amp: Amphora) -> Generator[simpy.Event, Any, None]:
         interval = self.sc.octavia.heartbeat_interval
-        phase = float(stream(self.seed, f"heartbeat:{amp.amp_id}").uniform(0, interval))  # type: ignore[attr-defined]
+        phase = float(stream(self.seed, f"heartbeat:{amp.amp_id}").uniform(0, interval))
         yield self.env.timeout(phase)
         while amp.alive:
             self._hb_seq += 1
-            self.hm.process(amp.amp_id, amp.heartbeat(self._hb_seq))  # type: ignore[attr-defined]
+            self.hm.process(amp.amp_id, amp.heartbeat(self._hb_seq))
             yield self.env.timeout(interval)
 
     def _traffic(self, i: int, src: m.TrafficSource) -> None:
@@ -224,7 +250,9 @@ class Simulation:
                 k = pos[0]
                 if k >= len(picks):
                     picks[:] = crng.integers(0, n_addr, 4096).tolist()
-                    ports[:] = crng.integers(EPHEMERAL_PORTS[0], EPHEMERAL_PORTS[1] + 1, 4096).tolist()
+                    ports[:] = crng.integers(
+                        EPHEMERAL_PORTS[0], EPHEMERAL_PORTS[1] + 1, 4096
+                    ).tolist()
                     k = 0
                 pos[0] = k + 1
                 client = addrs[picks[k]]
@@ -262,7 +290,9 @@ class Simulation:
         now = self.env.now
         spec = self.serving.get(ev.member)
         if spec is not None:
-            self.serving[ev.member] = spec.model_copy(update={"behaviour": ev.behaviour, "status": ev.status, "factor": ev.factor})
+            self.serving[ev.member] = spec.model_copy(
+                update={"behaviour": ev.behaviour, "status": ev.status, "factor": ev.factor}
+            )
         if self.amphora is not None and ev.member in self.amphora.servers:
             self.amphora.servers[ev.member].server.set_behaviour(ev.behaviour, ev.status, ev.factor)
         if ev.behaviour == "healthy":
@@ -315,7 +345,9 @@ class Simulation:
         self._record(changes)
         if not success:
             if job.op == "failover" and self.amphora is not None and not self.amphora.alive:
-                self.timeline.set(self.env.now, "amphora", self.amphora.amp_id, "provisioning_status", "ERROR")  # type: ignore[attr-defined]
+                self.timeline.set(
+                    self.env.now, "amphora", self.amphora.amp_id, "provisioning_status", "ERROR"
+                )
             return
         lb = self.cp.get("loadbalancer", self.lb_name)
         if lb is None or lb.provisioning_status == "DELETED":
@@ -327,8 +359,10 @@ class Simulation:
             amp = self._new_amphora()
             self.amphora = amp
             amp.render(self.cp, self.lb_name, self.serving, fresh=False)
-            self.timeline.set(self.env.now, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED")  # type: ignore[attr-defined]
-            self.hm.last_update[amp.amp_id] = self.env.now  # type: ignore[attr-defined]
+            self.timeline.set(
+                self.env.now, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED"
+            )
+            self.hm.last_update[amp.amp_id] = self.env.now
             self.env.process(self._heartbeats(amp))
         else:
             self.amphora.render(self.cp, self.lb_name, self.serving, fresh=False)
@@ -340,7 +374,7 @@ class Simulation:
             return
         amp.alive = False
         self.dp.vip_up = False
-        self.faults.append(FaultRecord("amphora_fail", amp.amp_id, self.env.now))  # type: ignore[attr-defined]
+        self.faults.append(FaultRecord("amphora_fail", amp.amp_id, self.env.now))
 
     def _failover(self, amp_id: str, job: Job) -> None:
         self.timeline.set(self.env.now, "amphora", amp_id, "provisioning_status", "PENDING_DELETE")
@@ -350,17 +384,19 @@ class Simulation:
         old = self.amphora
         if old is not None:
             old.alive = False
-            self.hm.forget(old.amp_id)  # type: ignore[attr-defined]
-            self.timeline.set(self.env.now, "amphora", old.amp_id, "provisioning_status", "DELETED")  # type: ignore[attr-defined]
+            self.hm.forget(old.amp_id)
+            self.timeline.set(self.env.now, "amphora", old.amp_id, "provisioning_status", "DELETED")
         amp = self._new_amphora()
         # the new amphora starts HAProxy from scratch (h = rise), with the members' behaviour
         amp.render(self.cp, self.lb_name, self.serving, fresh=False)
         for name, st in amp.servers.items():
-            st.server.set_behaviour(self.serving[name].behaviour, self.serving[name].status, self.serving[name].factor)
+            st.server.set_behaviour(
+                self.serving[name].behaviour, self.serving[name].status, self.serving[name].factor
+            )
         self.amphora = amp
         self.dp.vip_up = True
-        self.timeline.set(self.env.now, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED")  # type: ignore[attr-defined]
-        self.hm.last_update[amp.amp_id] = self.env.now  # type: ignore[attr-defined]
+        self.timeline.set(self.env.now, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED")
+        self.hm.last_update[amp.amp_id] = self.env.now
         self.env.process(self._heartbeats(amp))
         for f in self.faults:
             if f.kind == "amphora_fail" and f.recovered is None:

@@ -40,7 +40,16 @@ def check(expectation: m.Expectation, timeline: Timeline, index: int = 0) -> Out
     fld = expectation.status_field
     if expectation.at is not None:
         found = timeline.value_at(kind, name, fld, expectation.at) or "(none)"
-        return Outcome(index, f"{expectation.at:g}", kind, name, fld, expectation.expected, found, found == expectation.expected)
+        return Outcome(
+            index,
+            f"{expectation.at:g}",
+            kind,
+            name,
+            fld,
+            expectation.expected,
+            found,
+            found == expectation.expected,
+        )
     assert expectation.within is not None
     t0, t1 = expectation.within
     when = f"[{t0:g}, {t1:g}]"
@@ -49,13 +58,31 @@ def check(expectation: m.Expectation, timeline: Timeline, index: int = 0) -> Out
         old, new = expectation.transition
         hits = [c for c in changes if c.old == old and c.new == new]
         if hits:
-            return Outcome(index, when, kind, name, fld, expectation.expected, f"{old} -> {new} at {hits[0].time:g}", True)
+            return Outcome(
+                index,
+                when,
+                kind,
+                name,
+                fld,
+                expectation.expected,
+                f"{old} -> {new} at {hits[0].time:g}",
+                True,
+            )
         seen = ", ".join(f"{c.old} -> {c.new} at {c.time:g}" for c in changes) or "no change"
         return Outcome(index, when, kind, name, fld, expectation.expected, seen, False)
     start = timeline.value_at(kind, name, fld, t0) or "(none)"
     values = [start] + [c.new for c in changes if c.time > t0]
     found = " -> ".join(dict.fromkeys(values))
-    return Outcome(index, when, kind, name, fld, expectation.expected, found, all(v == expectation.expected for v in values))
+    return Outcome(
+        index,
+        when,
+        kind,
+        name,
+        fld,
+        expectation.expected,
+        found,
+        all(v == expectation.expected for v in values),
+    )
 
 
 def check_all(scenario: m.Scenario, timeline: Timeline) -> list[Outcome]:
@@ -67,7 +94,16 @@ def frame(outcomes: list[Outcome]) -> pd.DataFrame:
     """The contract's ``expectations.csv`` table."""
     return pd.DataFrame(
         [
-            (o.index, o.when, o.object_type, o.name, o.field, o.expected, o.found, "pass" if o.passed else "fail")
+            (
+                o.index,
+                o.when,
+                o.object_type,
+                o.name,
+                o.field,
+                o.expected,
+                o.found,
+                "pass" if o.passed else "fail",
+            )
             for o in outcomes
         ],
         columns=COLUMNS,

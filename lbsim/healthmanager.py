@@ -36,7 +36,11 @@ def db_view(cp: ControlPlane, lb_name: str) -> DbView | None:
         for li in cp.listeners_of(lb_name)
     }
     pools = {
-        p.name: DbPool(p.name, p.operating_status, {mem.name: mem.operating_status for mem in cp.members_of(p.name)})
+        p.name: DbPool(
+            p.name,
+            p.operating_status,
+            {mem.name: mem.operating_status for mem in cp.members_of(p.name)},
+        )
         for p in cp.pools_of(lb_name)
     }
     return DbView(
@@ -81,7 +85,9 @@ class HealthManager:
         if update.refresh_amphora:
             self.last_update[amphora_id] = self.env.now
         for w in update.writes:
-            self.record(self.cp.set_operating_status(w.object_type, w.object_id, w.operating_status))
+            self.record(
+                self.cp.set_operating_status(w.object_type, w.object_id, w.operating_status)
+            )
         self.processed += 1
         return update
 
@@ -101,7 +107,9 @@ class HealthManager:
                 continue
             if s.failover_threshold is not None and len(stale) >= s.failover_threshold:
                 for amp in stale:
-                    self.timeline.set(self.env.now, "amphora", amp, "provisioning_status", "FAILOVER_STOPPED")
+                    self.timeline.set(
+                        self.env.now, "amphora", amp, "provisioning_status", "FAILOVER_STOPPED"
+                    )
                 continue
             amp = stale[0]
             job, changes = self.cp.lock_for_failover(self.lb_name)

@@ -20,7 +20,7 @@ LAT_MIN = 1e-7
 LAT_MAX = 1e6
 RATIO = 1.01
 _LOG_RATIO = math.log(RATIO)
-NBINS = int(math.ceil(math.log(LAT_MAX / LAT_MIN) / _LOG_RATIO)) + 2  # + under/overflow
+NBINS = math.ceil(math.log(LAT_MAX / LAT_MIN) / _LOG_RATIO) + 2  # + under/overflow
 FLUSH = 1 << 16
 
 #: outcome codes; index 0 is success, the rest are error classes
@@ -90,7 +90,9 @@ class LatencyRecorder:
         none_row = self.hist[-1:]
         self.hist = np.vstack([self.hist[:-1], np.zeros((extra, NBINS), np.int64), none_row])
         self.sums = np.concatenate([self.sums[:-1], np.zeros(extra), self.sums[-1:]])
-        self.counts = np.concatenate([self.counts[:-1], np.zeros(extra, np.int64), self.counts[-1:]])
+        self.counts = np.concatenate(
+            [self.counts[:-1], np.zeros(extra, np.int64), self.counts[-1:]]
+        )
         self.n_members = n_members
 
     def add(self, member: int, latency: float) -> None:
@@ -152,7 +154,7 @@ class SecondSeries:
 
     def __init__(self, duration: float, names: Sequence[str]) -> None:
         self.names = tuple(names)
-        self.data = np.zeros((int(math.ceil(duration)) + 1, len(names)), dtype=np.int64)
+        self.data = np.zeros((math.ceil(duration) + 1, len(names)), dtype=np.int64)
 
     def add(self, t: float, column: int, n: int = 1) -> None:
         """Count ``n`` in the second containing ``t``."""

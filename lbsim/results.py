@@ -69,7 +69,9 @@ class RunResult:
     @property
     def passed(self) -> bool:
         """True when every expectation held."""
-        return bool((self.expectations["result"] == "pass").all()) if len(self.expectations) else True
+        return (
+            bool((self.expectations["result"] == "pass").all()) if len(self.expectations) else True
+        )
 
     @property
     def timeline(self) -> Timeline:
@@ -115,7 +117,9 @@ class RunResult:
             incidents=pd.read_csv(folder / "incidents.csv"),
             timeseries=pd.read_csv(folder / "timeseries.csv"),
             api_calls=pd.read_csv(folder / "api.csv", keep_default_na=False),
-            scenario_yaml=(folder / "scenario.yaml").read_text() if (folder / "scenario.yaml").exists() else "",
+            scenario_yaml=(folder / "scenario.yaml").read_text()
+            if (folder / "scenario.yaml").exists()
+            else "",
             requests=pd.read_parquet(req) if req.exists() else None,
         )
 
@@ -124,7 +128,9 @@ def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
-def status_tree(run_scenario: str, lb_name: str, timeline: Timeline, at: float, cp_objects: dict[str, Any]) -> dict[str, Any]:
+def status_tree(
+    run_scenario: str, lb_name: str, timeline: Timeline, at: float, cp_objects: dict[str, Any]
+) -> dict[str, Any]:
     """``openstack loadbalancer status show`` at time ``at`` (octavia-semantics.md §6.1).
 
     ``cp_objects`` describes the tree: listeners (with default pool), pools (with
@@ -227,18 +233,30 @@ def object_catalogue(raw: RawRun) -> dict[str, Any]:
     for obj in raw.cp.objects():
         a = obj.attrs
         if obj.type == "listener":
-            listeners.setdefault(obj.name, {"name": obj.name})["default_pool"] = a.get("default_pool")
+            listeners.setdefault(obj.name, {"name": obj.name})["default_pool"] = a.get(
+                "default_pool"
+            )
         elif obj.type == "pool":
             pools.setdefault(obj.name, {"healthmonitor": None, "members": []})
         elif obj.type == "healthmonitor":
-            pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})["healthmonitor"] = {
+            pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})[
+                "healthmonitor"
+            ] = {
                 "name": obj.name,
                 "type": a.get("type"),
             }
         elif obj.type == "member":
-            members = pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})["members"]
+            members = pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})[
+                "members"
+            ]
             if not any(mm["name"] == obj.name for mm in members):
-                members.append({"name": obj.name, "address": a.get("address"), "protocol_port": a.get("protocol_port")})
+                members.append(
+                    {
+                        "name": obj.name,
+                        "address": a.get("address"),
+                        "protocol_port": a.get("protocol_port"),
+                    }
+                )
     return {"listeners": list(listeners.values()), "pools": pools}
 
 
@@ -272,13 +290,17 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
         ok = sum(dp.member_ok[i] for i in idxs)
         errs = sum(sum(dp.member_errors[i].values()) for i in idxs)
         ls = dp.latency.summary(idxs)
-        rows.append([name, n, ok, errs, _r(n / total), _r(ls.mean), _r(ls.p50), _r(ls.p95), _r(ls.p99)])
+        rows.append(
+            [name, n, ok, errs, _r(n / total), _r(ls.mean), _r(ls.p50), _r(ls.p95), _r(ls.p99)]
+        )
     members = pd.DataFrame(rows, columns=MEMBER_COLUMNS)
     transitions = raw.timeline.frame()
     exp = ex.frame(ex.check_all(sc, raw.timeline))
-    status = status_tree(sc.name, sc.loadbalancer.name, raw.timeline, raw.duration, object_catalogue(raw))
+    status = status_tree(
+        sc.name, sc.loadbalancer.name, raw.timeline, raw.duration, object_catalogue(raw)
+    )
     incidents = incident_frame(raw)
-    n = max(len(dp.per_second_ok), len(dp.per_second_err), int(math.ceil(raw.duration)))
+    n = max(len(dp.per_second_ok), len(dp.per_second_err), math.ceil(raw.duration))
     okv = np.zeros(n, dtype=np.int64)
     errv = np.zeros(n, dtype=np.int64)
     okv[: len(dp.per_second_ok)] = dp.per_second_ok
@@ -299,7 +321,18 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
                 "outcome": [r[4] for r in dp.log],
             }
         )
-    return RunResult(summary, members, transitions, exp, status, incidents, timeseries, api, scenario_yaml, requests)
+    return RunResult(
+        summary,
+        members,
+        transitions,
+        exp,
+        status,
+        incidents,
+        timeseries,
+        api,
+        scenario_yaml,
+        requests,
+    )
 
 
 def _ip(value: Any) -> str:
@@ -324,11 +357,16 @@ def incident_frame(raw: RawRun) -> pd.DataFrame:
                     detected = c.time
                     break
             for c in tl.changes("member", f.target, "operating_status"):
-                if f.time <= c.time <= end + raw.scenario.octavia.heartbeat_interval and c.new == "ERROR":
+                if (
+                    f.time <= c.time <= end + raw.scenario.octavia.heartbeat_interval
+                    and c.new == "ERROR"
+                ):
                     api = c.time
                     break
         elif f.kind == "amphora_fail":
-            for c in tl.changes("loadbalancer", raw.scenario.loadbalancer.name, "provisioning_status"):
+            for c in tl.changes(
+                "loadbalancer", raw.scenario.loadbalancer.name, "provisioning_status"
+            ):
                 if c.time >= f.time and c.new == "PENDING_UPDATE":
                     detected = api = c.time
                     break

@@ -88,7 +88,8 @@ class Timeline:
     def from_frame(cls, df: pd.DataFrame) -> Timeline:
         """Rebuild a timeline from a ``transitions.csv`` table."""
         tl = cls()
-        for r in df.itertuples(index=False):
-            new = "" if pd.isna(r.new) else str(r.new)
-            tl.set(float(r.time), str(r.object_type), str(r.name), str(r.field), new)
+        for time, otype, name, fld, new in zip(
+            df["time"].astype(float), df["object_type"], df["name"], df["field"], df["new"].fillna(""), strict=True
+        ):
+            tl.set(float(time), str(otype), str(name), str(fld), str(new))
         return tl

@@ -10,6 +10,7 @@ and persistence see realistic keys.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,13 +45,17 @@ def client_addresses(clients: m.Clients, rng: np.random.Generator) -> np.ndarray
     lo, hi = (first + 1, first + size - 1) if size > 2 else (first, first + size)
     span = hi - lo
     if clients.count >= span:
-        return np.arange(lo, hi, dtype=np.uint64)[: clients.count] if span < 2**62 else np.array(
-            [lo + i for i in range(clients.count)], dtype=object
+        return (
+            np.arange(lo, hi, dtype=np.uint64)[: clients.count]
+            if span < 2**62
+            else np.array([lo + i for i in range(clients.count)], dtype=object)
         )
     if span < 2**62:
         picks = rng.choice(span, size=clients.count, replace=False) + lo
         return np.sort(picks.astype(np.uint64))
-    return np.array(sorted(lo + int(x) for x in rng.integers(0, 2**62, clients.count)), dtype=object)
+    return np.array(
+        sorted(lo + int(x) for x in rng.integers(0, 2**62, clients.count)), dtype=object
+    )
 
 
 def parse_address(text: str) -> int:
@@ -93,7 +98,9 @@ def load_trace(path: Path) -> TraceRows:
     )
 
 
-def make_gap_fn(arrival: m.Arrival, rng: np.random.Generator, trace: TraceRows | None = None) -> GapFn:
+def make_gap_fn(
+    arrival: m.Arrival, rng: np.random.Generator, trace: TraceRows | None = None
+) -> GapFn:
     """The inter-arrival function of an arrival process."""
     if isinstance(arrival, m.Poisson):
         return _block_gaps(lambda n: rng.exponential(1.0 / arrival.rate, n))
@@ -142,7 +149,7 @@ def profile_rate(profile: list[tuple[float, float]], t: float) -> float:
     """The piecewise-linear rate at time t (constant before the first and after the last point)."""
     if t <= profile[0][0]:
         return profile[0][1]
-    for (t0, r0), (t1, r1) in zip(profile, profile[1:], strict=False):
+    for (t0, r0), (t1, r1) in itertools.pairwise(profile):
         if t <= t1:
             if t1 == t0:
                 return r1

@@ -96,15 +96,15 @@ def check_scenario(sc: m.Scenario, base_dir: Path | None = None) -> list[Found]:
 def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
     lb = sc.loadbalancer
     lpath: PathT = ("loadbalancer",)
-    listeners = [(lpath + ("listeners", i, "name"), li.name) for i, li in enumerate(lb.listeners)]
-    pools = [(lpath + ("pools", i, "name"), p.name) for i, p in enumerate(lb.pools)]
+    listeners = [((*lpath, "listeners", i, "name"), li.name) for i, li in enumerate(lb.listeners)]
+    pools = [((*lpath, "pools", i, "name"), p.name) for i, p in enumerate(lb.pools)]
     members = [
-        (lpath + ("pools", i, "members", j, "name"), mem.name)
+        ((*lpath, "pools", i, "members", j, "name"), mem.name)
         for i, p in enumerate(lb.pools)
         for j, mem in enumerate(p.members)
     ]
     monitors = [
-        (lpath + ("pools", i, "healthmonitor", "name"), p.healthmonitor.name)
+        ((*lpath, "pools", i, "healthmonitor", "name"), p.healthmonitor.name)
         for i, p in enumerate(lb.pools)
         if p.healthmonitor is not None and p.healthmonitor.name is not None
     ]
@@ -117,75 +117,98 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
     # Listeners: protocol/port uniqueness, default pool reference and compatibility.
     ports: dict[tuple[str, int], str] = {}
     for i, li in enumerate(lb.listeners):
-        here = lpath + ("listeners", i)
+        here = (*lpath, "listeners", i)
         key = (m.L4_PROTOCOL[li.protocol], li.protocol_port)
         if key in ports:
-            yield here + ("protocol_port",), (
-                f"listener port {li.protocol_port}/{key[0]} is already used by listener "
-                f"'{ports[key]}' (Octavia answers 409 DuplicateListenerEntry)"
+            yield (
+                (*here, "protocol_port"),
+                (
+                    f"listener port {li.protocol_port}/{key[0]} is already used by listener "
+                    f"'{ports[key]}' (Octavia answers 409 DuplicateListenerEntry)"
+                ),
             )
         else:
             ports[key] = li.name
         if li.protocol == "TERMINATED_HTTPS" and not li.default_tls_container_ref:
-            yield here + ("default_tls_container_ref",), (
-                "a TERMINATED_HTTPS listener needs a certificate reference"
+            yield (
+                (*here, "default_tls_container_ref"),
+                ("a TERMINATED_HTTPS listener needs a certificate reference"),
             )
         if li.default_pool is None:
             continue
         pool = pools_by_name.get(li.default_pool)
         if pool is None:
-            yield here + ("default_pool",), _unknown("pool", li.default_pool, pools_by_name)
+            yield (*here, "default_pool"), _unknown("pool", li.default_pool, pools_by_name)
             continue
         allowed = m.LISTENER_POOL_PROTOCOLS[li.protocol]
         if pool.protocol not in allowed:
-            yield here + ("default_pool",), (
-                f"a {li.protocol} listener cannot use {pool.protocol} pool '{pool.name}'; "
-                f"allowed pool protocols: {', '.join(allowed) or 'none'}"
+            yield (
+                (*here, "default_pool"),
+                (
+                    f"a {li.protocol} listener cannot use {pool.protocol} pool '{pool.name}'; "
+                    f"allowed pool protocols: {', '.join(allowed) or 'none'}"
+                ),
             )
 
     for i, p in enumerate(lb.pools):
-        here = lpath + ("pools", i)
+        here = (*lpath, "pools", i)
         hm = p.healthmonitor
         if hm is not None:
             if hm.type not in m.POOL_HM_TYPES[p.protocol]:
-                yield here + ("healthmonitor", "type"), (
-                    f"a {p.protocol} pool accepts monitor types "
-                    f"{', '.join(m.POOL_HM_TYPES[p.protocol])}, not {hm.type}"
+                yield (
+                    (*here, "healthmonitor", "type"),
+                    (
+                        f"a {p.protocol} pool accepts monitor types "
+                        f"{', '.join(m.POOL_HM_TYPES[p.protocol])}, not {hm.type}"
+                    ),
                 )
             if hm.type == "UDP-CONNECT" and hm.delay < 3:
-                yield here + ("healthmonitor", "delay"), (
-                    "UDP-CONNECT monitors need delay >= 3 "
-                    "(udp_connect_min_interval_health_monitor)"
+                yield (
+                    (*here, "healthmonitor", "delay"),
+                    (
+                        "UDP-CONNECT monitors need delay >= 3 "
+                        "(udp_connect_min_interval_health_monitor)"
+                    ),
                 )
             if hm.delay == 0:
-                yield here + ("healthmonitor", "delay"), (
-                    "delay 0 would make HAProxy check continuously; lbsim needs delay >= 1"
+                yield (
+                    (*here, "healthmonitor", "delay"),
+                    ("delay 0 would make HAProxy check continuously; lbsim needs delay >= 1"),
                 )
         sp = p.session_persistence
         if sp is not None:
             udp = p.protocol in ("UDP", "SCTP")
             if udp and sp.type != "SOURCE_IP":
-                yield here + ("session_persistence", "type"), (
-                    f"{p.protocol} pools accept only SOURCE_IP persistence"
+                yield (
+                    (*here, "session_persistence", "type"),
+                    (f"{p.protocol} pools accept only SOURCE_IP persistence"),
                 )
             for opt in ("persistence_timeout", "persistence_granularity"):
                 if not udp and getattr(sp, opt) is not None:
-                    yield here + ("session_persistence", opt), (
-                        f"{opt} is only valid for UDP and SCTP pools (pool protocol is "
-                        f"{p.protocol})"
+                    yield (
+                        (*here, "session_persistence", opt),
+                        (
+                            f"{opt} is only valid for UDP and SCTP pools (pool protocol is "
+                            f"{p.protocol})"
+                        ),
                     )
         seen: dict[tuple[str, int], str] = {}
         for j, mem in enumerate(p.members):
             key2 = (mem.address, mem.protocol_port)
             if key2 in seen:
-                yield here + ("members", j, "protocol_port"), (
-                    f"{mem.address}:{mem.protocol_port} is already member '{seen[key2]}' of "
-                    "this pool (Octavia answers 409 DuplicateMemberEntry)"
+                yield (
+                    (*here, "members", j, "protocol_port"),
+                    (
+                        f"{mem.address}:{mem.protocol_port} is already member '{seen[key2]}' of "
+                        "this pool (Octavia answers 409 DuplicateMemberEntry)"
+                    ),
                 )
             else:
                 seen[key2] = mem.name
             for dist_field in ("service_time",):
-                yield from _check_dist(getattr(mem, dist_field), here + ("members", j, dist_field), base_dir)
+                yield from _check_dist(
+                    getattr(mem, dist_field), (*here, "members", j, dist_field), base_dir
+                )
 
     # Names known to events and expectations: the initial tree plus everything created.
     known: dict[str, set[str]] = {
@@ -194,9 +217,7 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
         "pool": set(pools_by_name),
         "member": {mem.name for p in lb.pools for mem in p.members},
         "healthmonitor": {
-            p.healthmonitor.name or f"{p.name}-hm"
-            for p in lb.pools
-            if p.healthmonitor is not None
+            p.healthmonitor.name or f"{p.name}-hm" for p in lb.pools if p.healthmonitor is not None
         },
     }
     for ev in sc.events:
@@ -214,10 +235,10 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
     for i, ev in enumerate(sc.events):
         here = ("events", i)
         if ev.at > sc.duration:
-            yield here + ("at",), f"event at {ev.at} is after the end of the run ({sc.duration})"
+            yield (*here, "at"), f"event at {ev.at} is after the end of the run ({sc.duration})"
         if isinstance(ev, m.MemberEvent):
             if ev.member not in known["member"]:
-                yield here + ("member",), _unknown("member", ev.member, known["member"])
+                yield (*here, "member"), _unknown("member", ev.member, known["member"])
         elif isinstance(ev, m.ApiEvent):
             yield from _check_api(ev, here, known, sc)
 
@@ -225,11 +246,11 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
         here = ("expect", i)
         kind, name = ex.target
         if name not in known[kind]:
-            yield here + (kind,), _unknown(kind, name, known[kind])
+            yield (*here, kind), _unknown(kind, name, known[kind])
         when = "at" if ex.at is not None else "within"
         t = ex.at if ex.at is not None else (ex.within[0] if ex.within else 0.0)
         if t > sc.duration:
-            yield here + (when,), f"time {t} is after the end of the run ({sc.duration})"
+            yield (*here, when), f"time {t} is after the end of the run ({sc.duration})"
 
 
 def _check_api(
@@ -239,40 +260,43 @@ def _check_api(
     if ev.api == "create":
         parent = {"member": "pool", "healthmonitor": "pool", "pool": None, "listener": None}
         if kind == "loadbalancer":
-            yield here + ("api",), "lbsim simulates one load balancer; it cannot create another"
+            yield (*here, "api"), "lbsim simulates one load balancer; it cannot create another"
             return
         need = parent.get(kind)
         if need is not None and getattr(ev, need) is None:
             yield here, f"creating a {kind} needs the '{need}' it belongs to"
         if kind == "pool" and ev.listener is not None and ev.listener not in known["listener"]:
-            yield here + ("listener",), _unknown("listener", ev.listener, known["listener"])
+            yield (*here, "listener"), _unknown("listener", ev.listener, known["listener"])
         if need is not None and getattr(ev, need) is not None:
             pname = getattr(ev, need)
             if pname not in known[need]:
-                yield here + (need,), _unknown(need, pname, known[need])
+                yield (*here, need), _unknown(need, pname, known[need])
         model_cls = _MODEL[kind]
         body: dict[str, Any] = {"name": name, **ev.set}
-        yield from _validate_body(model_cls, body, here + ("set",))
+        yield from _validate_body(model_cls, body, (*here, "set"))
         return
     if name not in known[kind]:
-        yield here + (kind,), _unknown(kind, name, known[kind])
+        yield (*here, kind), _unknown(kind, name, known[kind])
         return
     if ev.api == "update":
         bad = sorted(set(ev.set) - UPDATABLE[kind])
         for key in bad:
-            yield here + ("set", key), (
-                f"'{key}' cannot be updated on a {kind}; updatable: "
-                + ", ".join(sorted(UPDATABLE[kind]))
+            yield (
+                (*here, "set", key),
+                (
+                    f"'{key}' cannot be updated on a {kind}; updatable: "
+                    + ", ".join(sorted(UPDATABLE[kind]))
+                ),
             )
         if not ev.set:
-            yield here + ("set",), "an update needs the fields to change in 'set'"
+            yield (*here, "set"), "an update needs the fields to change in 'set'"
         good = {k: v for k, v in ev.set.items() if k in UPDATABLE[kind]}
         if kind in _MODEL and good:
             current = _current(sc, kind, name)
             if current is not None:
-                yield from _validate_body(_MODEL[kind], {**current, **good}, here + ("set",))
+                yield from _validate_body(_MODEL[kind], {**current, **good}, (*here, "set"))
     elif ev.set:
-        yield here + ("set",), f"'set' is only used with create and update, not {ev.api}"
+        yield (*here, "set"), f"'set' is only used with create and update, not {ev.api}"
 
 
 def _current(sc: m.Scenario, kind: str, name: str) -> dict[str, Any] | None:
@@ -295,7 +319,9 @@ def _current(sc: m.Scenario, kind: str, name: str) -> dict[str, Any] | None:
     return objs[0].model_dump(exclude_unset=True) if objs else None
 
 
-def _validate_body(model_cls: type[BaseModel], body: dict[str, Any], here: PathT) -> Iterator[Found]:
+def _validate_body(
+    model_cls: type[BaseModel], body: dict[str, Any], here: PathT
+) -> Iterator[Found]:
     try:
         model_cls.model_validate(body)
     except ValidationError as exc:
@@ -308,7 +334,7 @@ def _validate_body(model_cls: type[BaseModel], body: dict[str, Any], here: PathT
 
 def _check_dist(dist: Any, here: PathT, base_dir: Path | None) -> Iterator[Found]:
     if isinstance(dist, m.Empirical) and dist.file is not None:
-        yield from _check_file(dist.file, here + ("file",), base_dir)
+        yield from _check_file(dist.file, (*here, "file"), base_dir)
 
 
 def _check_file(name: str, here: PathT, base_dir: Path | None) -> Iterator[Found]:
@@ -324,5 +350,9 @@ def _unknown(kind: str, name: str, known: Any) -> str:
 
     names = sorted(known)
     close = difflib.get_close_matches(name, names, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else (f"; known: {', '.join(names)}" if names else "")
+    hint = (
+        f"; did you mean '{close[0]}'?"
+        if close
+        else (f"; known: {', '.join(names)}" if names else "")
+    )
     return f"no {kind} named '{name}'{hint}"

@@ -10,9 +10,19 @@ from lbsim import parse_scenario, run_scenario
 from lbsim.queueing import erlang_c, mmc_mean_sojourn, mmc_mean_wait
 
 
-def _scenario(*, members: int, concurrency: int, rate: float, mean: float, duration: float,
-              algorithm: str = "ROUND_ROBIN", slow: dict[int, float] | None = None, seed: int = 1,
-              warmup: float = 0.0, hm: bool = False):
+def _scenario(
+    *,
+    members: int,
+    concurrency: int,
+    rate: float,
+    mean: float,
+    duration: float,
+    algorithm: str = "ROUND_ROBIN",
+    slow: dict[int, float] | None = None,
+    seed: int = 1,
+    warmup: float = 0.0,
+    hm: bool = False,
+):
     rows = []
     for i in range(members):
         m = mean * (slow or {}).get(i, 1.0)
@@ -65,7 +75,9 @@ def test_mm1_mean_latency_within_3_percent() -> None:
 def test_mmc_mean_wait_within_5_percent_of_erlang_c(c: int) -> None:
     mu = 100.0
     lam = 0.85 * c * mu
-    sc = _scenario(members=1, concurrency=c, rate=lam, mean=1 / mu, duration=2500, warmup=20, seed=c)
+    sc = _scenario(
+        members=1, concurrency=c, rate=lam, mean=1 / mu, duration=2500, warmup=20, seed=c
+    )
     res = run_scenario(sc)
     wait = res.summary["latency"]["mean"] - 1 / mu  # mean sojourn minus mean service
     assert wait == pytest.approx(mmc_mean_wait(lam, mu, c), rel=0.05)
@@ -73,7 +85,9 @@ def test_mmc_mean_wait_within_5_percent_of_erlang_c(c: int) -> None:
 
 
 def test_least_connections_beats_round_robin_at_high_load() -> None:
-    common = dict(members=4, concurrency=1, rate=4 * 0.9 * 50, mean=1 / 50, duration=1500, warmup=20)
+    common = dict(
+        members=4, concurrency=1, rate=4 * 0.9 * 50, mean=1 / 50, duration=1500, warmup=20
+    )
     rr = run_scenario(_scenario(algorithm="ROUND_ROBIN", **common)).summary["latency"]
     lc = run_scenario(_scenario(algorithm="LEAST_CONNECTIONS", **common)).summary["latency"]
     assert lc["mean"] < rr["mean"]
