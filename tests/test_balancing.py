@@ -228,9 +228,7 @@ LC_OBSERVED = [
 
 
 @pytest.mark.parametrize(("weights", "ops", "expected"), LC_OBSERVED)
-def test_lc_matches_recorded_haproxy_sequences(
-    weights: list[int], ops: list[str], expected: list[int]
-) -> None:
+def test_lc_matches_recorded_haproxy_sequences(weights: list[int], ops: list[str], expected: list[int]) -> None:
     b = make_balancer("LEAST_CONNECTIONS", weights)
     got = []
     for op in ops:
@@ -331,9 +329,7 @@ SRC_OBSERVED = [
 
 
 @pytest.mark.parametrize(("weights", "backup", "expected"), SRC_OBSERVED)
-def test_source_matches_recorded_haproxy_mapping(
-    weights: list[int], backup: list[bool], expected: list[int]
-) -> None:
+def test_source_matches_recorded_haproxy_mapping(weights: list[int], backup: list[bool], expected: list[int]) -> None:
     b = make_balancer("SOURCE_IP", weights, backup)
     assert [b.pick(ip(127, 0, 0, k)) for k in range(1, 13)] == expected
 
@@ -363,11 +359,7 @@ def test_source_map_equals_plain_rule(
         expected = plain_source_map(weights, backup, usable)
         assert bal.server_map() == expected
         for s in sources:
-            want = (
-                -1
-                if not expected
-                else expected[0 if len(set(expected)) == 1 else s % len(expected)]
-            )
+            want = -1 if not expected else expected[0 if len(set(expected)) == 1 else s % len(expected)]
             assert bal.pick(s) == want
         # flip one server's state and check again
         i = data.draw(st.integers(0, len(servers) - 1))
@@ -375,11 +367,22 @@ def test_source_map_equals_plain_rule(
         bal.set_usable(i, usable[i])
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_source_large_map_equals_plain_rule(seed: int) -> None:
+    """Large maps take the vectorised path; they must follow the same rule."""
+    rnd = random.Random(seed)
+    n = 40
+    weights = [rnd.randint(1, 256) for _ in range(n)]
+    usable = [rnd.random() < 0.9 for _ in range(n)]
+    bal = SourceHashBalancer(weights, [False] * n, usable)
+    expected = plain_source_map(weights, [False] * n, usable)
+    assert len(expected) * n > 20_000
+    assert bal.server_map() == expected
+
+
 def test_source_most_sources_move_when_one_server_fails_and_all_return() -> None:
     rnd = random.Random(7)
-    sources = [
-        ip(10, rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(200)
-    ]
+    sources = [ip(10, rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(200)]
     b = make_balancer("SOURCE_IP", [1, 1, 1])
     before = [b.pick(s) for s in sources]
     assert [b.pick(s) for s in sources] == before  # sticky while nothing changes
@@ -557,9 +560,7 @@ def test_lc_always_picks_a_least_loaded_server(weights: list[int], ops: list[tup
     st.lists(st.integers(1, 20), min_size=2, max_size=8),
     st.lists(st.tuples(st.integers(0, 100), st.booleans()), max_size=10),
 )
-def test_rr_shares_follow_weights_after_any_state_changes(
-    weights: list[int], changes: list[tuple[int, bool]]
-) -> None:
+def test_rr_shares_follow_weights_after_any_state_changes(weights: list[int], changes: list[tuple[int, bool]]) -> None:
     """Whatever servers left and rejoined, once the set is stable again every server
     gets its weight's share (within one pick per window)."""
     n = len(weights)

@@ -181,6 +181,7 @@ def _sources(count: int, seed: int) -> list[str]:
         ([2, 3, 5, 1], None, 1, "maint"),
         ([1, 1, 1], None, 0, "health"),
         ([3, 1, 2, 2], [False, False, True, True], 0, "maint"),
+        ([(k * 37) % 61 + 1 for k in range(30)], None, 7, "maint"),  # large (vectorised) map
     ],
 )
 def test_source_mapping_identical_before_during_after_down(
@@ -272,9 +273,7 @@ def test_leastconn_held_connections_pick_order_identical(start: Starter) -> None
     assert real == sim
 
 
-def _twin_leastconn_shares(
-    weights: Sequence[int], arrivals: Sequence[float], service: Sequence[float]
-) -> Counter[int]:
+def _twin_leastconn_shares(weights: Sequence[int], arrivals: Sequence[float], service: Sequence[float]) -> Counter[int]:
     """Event loop of the same arrivals: pick at arrival, release after the chosen
     server's service time (completions before an arrival are processed first)."""
     b = make_balancer("LEAST_CONNECTIONS", weights)
