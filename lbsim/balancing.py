@@ -52,6 +52,16 @@ Facts used (HAProxy 2.6):
   than the failed one: ``pick(..., avoid=idx)`` implements HAProxy's
   ``srvtoavoid`` for roundrobin and leastconn (the avoided server is still returned
   if it is the only choice); the map-based source hash ignores it, as HAProxy does.
+  Checked against HAProxy 2.6 with a refusing server that stays UP: serve
+  ``i = pick()``; if ``i`` refuses, ``release(i)`` then ``pick(avoid=i)`` (retries on
+  the same server do not consult the balancer).
+* Roundrobin is smooth but not exact in every window: from the second window of
+  ``Σweights`` picks on each server gets exactly its weight per window; any
+  ``Σweights`` consecutive picks, including HAProxy's first window (weights 3,2,3
+  start A C A C B A C A), are within one pick of it.
+* A configuration reload (how Octavia applies member/pool updates) starts a new
+  HAProxy process: callers should build a new balancer then, not call
+  ``set_weight`` (which models the runtime API ``set server … weight``).
 """
 
 from __future__ import annotations

@@ -323,3 +323,42 @@ def test_leastconn_slow_server_shares_within_10_percent(start: Starter) -> None:
     for i in range(len(weights)):
         assert abs(real[i] - sim[i]) / n <= 0.10
     assert real[0] < n / 6  # leastconn steers traffic away from the slow server
+
+
+# --------------------------------------------------------------------------------------
+# Redispatch (retries 3 + option redispatch)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("balance", "algorithm", "weights", "refusing"),
+    [
+        ("roundrobin", "ROUND_ROBIN", [1, 2, 3], 1),
+        ("roundrobin", "ROUND_ROBIN", [3, 1, 1], 0),
+        ("leastconn", "LEAST_CONNECTIONS", [1, 1, 1], 1),
+        ("leastconn", "LEAST_CONNECTIONS", [1, 2, 3], 0),
+    ],
+)
+def test_redispatch_away_from_refusing_server(
+    start: Starter, balance: str, algorithm: str, weights: list[int], refusing: int
+) -> None:
+    """A server still UP (no health check) refuses connections: HAProxy retries it,
+    then redispatches the last retry. The twin models that as one ``pick()``, and
+    when it lands on the refusing server (leastconn: the failed connection is
+    released) a second ``pick(avoid=server)``; the served sequence must match."""
+    pool, hap = start(weights, balance)
+    pool[refusing].set_mode(Mode.REFUSE)
+    twin = make_balancer(algorithm, weights)
+    real, sim = [], []
+    for _ in range(24):
+        reply = http_get(hap.port)
+        assert reply.status == 200
+        real.append(served_by(reply.body))
+        i = twin.pick()
+        if i == refusing:
+            twin.release(i)
+            i = twin.pick(avoid=i)
+        sim.append(i)
+        twin.release(i)  # sequential requests: each ends before the next
+    assert refusing not in real
+    assert real == sim
