@@ -125,7 +125,11 @@ class BackendServer:
     ``Connection: close`` and the connection is closed afterwards. Health-check
     requests (path :data:`HEALTH_PATH`) follow the same mode but are counted in
     ``checks`` instead of ``requests`` (a SLOW server answers checks at once, so
-    that slowness does not make HAProxy mark it DOWN).
+    that slowness does not make HAProxy mark it DOWN; a HANG server never answers
+    them, like a hung member: L7 timeout). HANG requests are held until
+    :meth:`release_held` lets the oldest ones answer 200, the peer closes, or
+    :meth:`stop`; ``held()`` counts them. ``active``/``max_active`` count requests
+    in progress, ``arrivals`` logs their arrival times.
     """
 
     def __init__(self, name: str, host: str = LOOPBACK, port: int = 0) -> None:
@@ -206,9 +210,7 @@ class BackendServer:
         """Current behaviour."""
         return self._mode
 
-    def set_mode(
-        self, mode: Mode, *, delay: float | None = None, status: int | None = None
-    ) -> None:
+    def set_mode(self, mode: Mode, *, delay: float | None = None, status: int | None = None) -> None:
         """Switch behaviour now. REFUSE closes the listening socket; leaving REFUSE
         re-binds the same port. ``delay`` (SLOW) and ``status`` (ERROR) are optional."""
         if delay is not None:
@@ -480,9 +482,7 @@ def octavia_backend_config(
     for s in servers:
         line = f"    server {s.name} {s.host}:{s.port} weight {s.weight}"
         if s.check and health is not None:
-            line += (
-                f" check inter {int(health.delay * 1000)}ms fall {health.fall} rise {health.rise}"
-            )
+            line += f" check inter {int(health.delay * 1000)}ms fall {health.fall} rise {health.rise}"
         if s.backup:
             line += " backup"
         if s.disabled:
