@@ -119,6 +119,8 @@ class Amphora:
         self.backend_by_pool: dict[str, Backend] = {}
         self.on_state_change: Callable[[ServerState], None] | None = None
         self._check_rng = stream(seed, f"checks:{role}")
+        #: ACTIVE_STANDBY renders a ``peers`` section that syncs stick tables
+        self.peers = role != "STANDALONE"
 
     # ------------------------------------------------------------- rendering
     def render(
@@ -159,12 +161,22 @@ class Amphora:
                 self._render_server(mem, pool.name, monitor, serving, fresh)
             rendered.pool_servers[pool.name] = names
             states = [self.servers[n] for n in names]
+            sp = pool.attrs.get("session_persistence")
+            persistence = str(sp["type"]) if isinstance(sp, dict) and sp.get("type") else None
+            old_be = self.backend_by_pool.get(pool.name)
+            # stick tables die with the old process unless peers carry them over
+            # (ACTIVE_STANDBY); inserted cookies live in the clients
+            keep_stick = old_be is not None and old_be.persistence == persistence and (
+                persistence == "HTTP_COOKIE" or self.peers
+            )
             be = build_backend(
                 pool.name,
                 str(pool.attrs.get("lb_algorithm", "ROUND_ROBIN")),
                 [s.server for s in states],
                 [s.weight for s in states],
                 [s.backup for s in states],
+                persistence,
+                old_be.stick if keep_stick and old_be is not None else None,
             )
             for i, s in enumerate(states):
                 s.backend = be

@@ -29,7 +29,7 @@ connection attempts came before.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from heapq import heappush
 from typing import Any
@@ -64,6 +64,7 @@ class Server:
         "dp",
         "factor",
         "gidx",
+        "local",
         "name",
         "queue",
         "served",
@@ -97,6 +98,7 @@ class Server:
         self.busy_time = 0.0
         self.served = 0
         self.backend: Backend | None = None
+        self.local = -1
 
     def set_behaviour(self, behaviour: str, status: int = 500, factor: float = 10.0) -> None:
         """Change how the member answers from now on (fault injection)."""
@@ -107,8 +109,21 @@ class Server:
         self.dp.drain_queue(self)
 
 
+#: HAProxy stick-table size Octavia renders (``haproxy_stick_size`` = 10k)
+STICK_SIZE = 10240
+
+
 class Backend:
-    """A pool as rendered into one HAProxy backend: its servers and their balancer."""
+    """A pool as rendered into one HAProxy backend: its servers, balancer and persistence.
+
+    Session persistence (octavia-semantics.md §3.3): SOURCE_IP is a stick table on the
+    source address, stored when the request is sent; APP_COOKIE is a stick table on the
+    application's cookie, learnt from the member's first response; both tables hold 10k
+    entries and evict the least recently used (Octavia sets no expiry). HTTP_COOKIE is
+    an inserted cookie kept by the client, so it has no size limit and survives reloads.
+    A persisted client goes to its member while that member is UP (weight 0 = DRAIN
+    still honours it); otherwise it is balanced anew and its entry updated.
+    """
 
     def __init__(
         self,
@@ -117,6 +132,8 @@ class Backend:
         servers: list[Server],
         weights: list[int],
         backup: list[bool],
+        persistence: str | None = None,
+        stick: OrderedDict[Any, Server] | None = None,
     ):
         self.name = name
         self.algorithm = algorithm
@@ -125,8 +142,31 @@ class Backend:
         self.backup = list(backup)
         self.usable = [True] * len(servers)
         self.balancer: Balancer = make_balancer(algorithm, self.weights, self.backup)
-        for s in servers:
+        self.persistence = persistence
+        self.store_on_response = persistence in ("APP_COOKIE", "HTTP_COOKIE")
+        self.stick_size = 0 if persistence == "HTTP_COOKIE" else STICK_SIZE
+        self.stick: OrderedDict[Any, Server] = stick if stick is not None else OrderedDict()
+        for i, s in enumerate(servers):
             s.backend = self
+            s.local = i
+
+    def persisted(self, src: Any) -> int:
+        """The member a persisted client returns to, or -1 (none, or no longer UP)."""
+        srv = self.stick.get(src)
+        if srv is None or srv.backend is not self or not self.usable[srv.local]:
+            return -1
+        if self.stick_size:
+            self.stick.move_to_end(src)
+        return srv.local
+
+    def remember(self, src: Any, server: Server) -> None:
+        """Store (or update) a client's member in the stick table or cookie."""
+        stick = self.stick
+        stick[src] = server
+        if self.stick_size:
+            stick.move_to_end(src)
+            if len(stick) > self.stick_size:
+                stick.popitem(last=False)
 
     def set_usable(self, local: int, usable: bool) -> None:
         """Health or admin state changed: the server leaves or rejoins the rotation."""
@@ -209,6 +249,9 @@ class DataPlane:
         nsec = int(duration) + 2
         self.per_second_ok: list[int] = [0] * nsec
         self.per_second_err: list[int] = [0] * nsec
+        self.per_second_lat: list[float] = [0.0] * nsec
+        #: sampled once per second: (active connections, queued in members, kernel backlog)
+        self.samples: list[tuple[int, int, int]] = []
         self.log_requests = log_requests
         self.log: list[tuple[float, Any, int, float, str]] = []
         self.on_frontend_change: Callable[[Frontend], None] | None = None
@@ -248,11 +291,16 @@ class DataPlane:
         if be is None:
             self.finish((t0, src, port, None, -1, now, fe, 0), -1, OUT_503)
             return
-        bal = be.balancer
-        local = bal.pick(src, port)
-        if local < 0:
-            self.finish((t0, src, port, None, -1, now, fe, 0), -1, OUT_503)
-            return
+        bal: Balancer | None = be.balancer
+        if be.persistence is not None and (local := be.persisted(src)) >= 0:
+            bal = None  # a persisted request bypasses the balancer
+        else:
+            local = be.balancer.pick(src, port)
+            if local < 0:
+                self.finish((t0, src, port, None, -1, now, fe, 0), -1, OUT_503)
+                return
+            if be.persistence is not None and not be.store_on_response:
+                be.remember(src, be.servers[local])
         server = be.servers[local]
         req = (t0, src, port, bal, local, now, fe, 0)
         if server.serving:
@@ -307,7 +355,7 @@ class DataPlane:
         now = self.env._now
         be = server.backend
         if attempt == 3 and be is not None:  # option redispatch: the last retry may go elsewhere
-            avoid = local if bal is be.balancer else -1
+            avoid = server.local if server.backend is be else -1
             if bal is not None:
                 bal.release(local)
             bal = be.balancer
@@ -315,6 +363,8 @@ class DataPlane:
             if local < 0:
                 self.finish((t0, src, port, None, -1, now, fe, attempt), server.gidx, OUT_503)
                 return
+            if be.persistence is not None and not be.store_on_response:
+                be.remember(src, be.servers[local])
             self.receive(be.servers[local], (t0, src, port, bal, local, now, fe, attempt))
             return
         self.receive(server, (t0, src, port, bal, local, now, fe, attempt))
@@ -337,8 +387,11 @@ class DataPlane:
         else:
             # the common case, inlined: a successful response
             bal = req[3]
-            if bal.tracks_connections:
+            if bal is not None and bal.tracks_connections:
                 bal.release(req[4])
+            be = server.backend
+            if be is not None and be.store_on_response:
+                be.remember(req[1], server)
             t0 = req[0]
             if t0 >= self.warmup:
                 gidx = server.gidx
@@ -346,7 +399,9 @@ class DataPlane:
                 self.ok += 1
                 self.member_requests[gidx] += 1
                 self.member_ok[gidx] += 1
-                self.per_second_ok[int(now)] += 1
+                sec = int(now)
+                self.per_second_ok[sec] += 1
+                self.per_second_lat[sec] += now - t0
                 lat = self._lat
                 lat.append(now - t0)
                 self._who.append(gidx)
@@ -395,6 +450,7 @@ class DataPlane:
                 if gidx >= 0:
                     self.member_ok[gidx] += 1
                 _bump(self.per_second_ok, int(now))
+                _bump_f(self.per_second_lat, int(now), now - t0)
             else:
                 self.errors[outcome] = self.errors.get(outcome, 0) + 1
                 if gidx >= 0:
@@ -405,6 +461,13 @@ class DataPlane:
                 self.log.append((t0, req[1], gidx, now - t0, outcome))
         if release and req[6] is not None:
             self._release_frontend(req[6])
+
+    def sample(self) -> None:
+        """Record the current occupancy (called once per simulated second)."""
+        active = sum(fe.active for fe in self.frontends.values())
+        backlog = sum(len(fe.backlog) for fe in self.frontends.values())
+        queued = sum(len(s.queue) for s in self.servers)
+        self.samples.append((active, queued, backlog))
 
     def _release_frontend(self, fe: Frontend) -> None:
         was_full = fe.active >= fe.maxconn
@@ -417,6 +480,12 @@ class DataPlane:
             self.on_frontend_change(fe)
 
 
+def _bump_f(series: list[float], sec: int, value: float) -> None:
+    if sec >= len(series):
+        series.extend([0.0] * (sec + 1 - len(series)))
+    series[sec] += value
+
+
 def _bump(series: list[int], sec: int) -> None:
     if sec < len(series):
         series[sec] += 1
@@ -426,7 +495,13 @@ def _bump(series: list[int], sec: int) -> None:
 
 
 def build_backend(
-    name: str, algorithm: str, servers: list[Server], weights: list[int], backup: list[bool]
+    name: str,
+    algorithm: str,
+    servers: list[Server],
+    weights: list[int],
+    backup: list[bool],
+    persistence: str | None = None,
+    stick: OrderedDict[Any, Server] | None = None,
 ) -> Backend:
     """A backend with a fresh balancer (what an HAProxy reload produces)."""
-    return Backend(name, algorithm, servers, weights, backup)
+    return Backend(name, algorithm, servers, weights, backup, persistence, stick)

@@ -402,6 +402,11 @@ class Simulation:
             if f.kind == "amphora_fail" and f.recovered is None:
                 f.recovered = self.env.now
 
+    def _sampler(self) -> Generator[simpy.Event, Any, None]:
+        while True:
+            self.dp.sample()
+            yield self.env.timeout(1.0)
+
     # ---------------------------------------------------------------- run
     def run(self, progress: ProgressFn | None = None, steps: int = 100) -> RawRun:
         """Run to the scenario's duration; ``progress`` gets the fraction done."""
@@ -413,6 +418,7 @@ class Simulation:
             self._traffic(i, src)
         self._schedule_events()
         self.env.process(self.hm.stale_scan())
+        self.env.process(self._sampler())
         duration = self.sc.duration
         if progress is None:
             self.env.run(until=duration)

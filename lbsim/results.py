@@ -26,7 +26,7 @@ from lbsim import model as m
 from lbsim.engine import RawRun
 from lbsim.timeline import Timeline
 
-MEMBER_COLUMNS = ["name", "requests", "ok", "errors", "share", "mean", "p50", "p95", "p99"]
+MEMBER_COLUMNS = ["name", "requests", "ok", "errors", "share", "mean", "p50", "p95", "p99", "utilisation"]
 INCIDENT_COLUMNS = [
     "kind",
     "target",
@@ -290,9 +290,10 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
         ok = sum(dp.member_ok[i] for i in idxs)
         errs = sum(sum(dp.member_errors[i].values()) for i in idxs)
         ls = dp.latency.summary(idxs)
-        rows.append(
-            [name, n, ok, errs, _r(n / total), _r(ls.mean), _r(ls.p50), _r(ls.p95), _r(ls.p99)]
-        )
+        busy = sum(dp.servers[i].busy_time for i in idxs)
+        slots = dp.servers[idxs[0]].concurrency
+        util = busy / (slots * raw.duration) if raw.duration > 0 else float("nan")
+        rows.append([name, n, ok, errs, _r(n / total), _r(ls.mean), _r(ls.p50), _r(ls.p95), _r(ls.p99), _r(util)])
     members = pd.DataFrame(rows, columns=MEMBER_COLUMNS)
     transitions = raw.timeline.frame()
     exp = ex.frame(ex.check_all(sc, raw.timeline))
@@ -305,7 +306,25 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
     errv = np.zeros(n, dtype=np.int64)
     okv[: len(dp.per_second_ok)] = dp.per_second_ok
     errv[: len(dp.per_second_err)] = dp.per_second_err
-    timeseries = pd.DataFrame({"second": np.arange(n), "ok": okv, "errors": errv})
+    latv = np.zeros(n, dtype=float)
+    latv[: len(dp.per_second_lat[:n])] = dp.per_second_lat[:n]
+    samples = np.zeros((n, 3), dtype=np.int64)
+    if dp.samples:
+        arr = np.asarray(dp.samples[:n], dtype=np.int64)
+        samples[: len(arr)] = arr
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_lat = np.where(okv > 0, latv / np.maximum(okv, 1), np.nan)
+    timeseries = pd.DataFrame(
+        {
+            "second": np.arange(n),
+            "ok": okv,
+            "errors": errv,
+            "mean_latency": np.round(mean_lat, 9),
+            "active": samples[:, 0],
+            "queued": samples[:, 1],
+            "backlog": samples[:, 2],
+        }
+    )
     api = pd.DataFrame(
         [(c.time, c.op, c.object_type, c.name, c.code, c.message) for c in raw.api_calls],
         columns=["time", "op", "object_type", "name", "code", "message"],
