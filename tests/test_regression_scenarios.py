@@ -87,11 +87,17 @@ def test_c_drained_member_gets_no_new_traffic_and_an_all_drained_pool_answers_50
 
 
 def test_e_refusing_member_without_monitor_keeps_getting_connections() -> None:
-    """Without checks HAProxy never takes web-1 out: it keeps being picked (and refusing)."""
+    """Without checks HAProxy never takes web-1 out: it keeps getting its round-robin
+    share of new connections, each refused, retried 3 times about 1 s apart and then
+    redispatched, so those requests take about 3 s (a monitor would have stopped this
+    within fall * delay of the fault)."""
     q = _run("e-no-monitor").requests
     assert q is not None
-    late = q[q.time > 80]
-    assert (late.member == "web-1").sum() > 0
+    before = q[(q.time > 1) & (q.time < 60)]
+    assert (before.latency > 2.9).sum() == 0
+    late = q[(q.time > 80) & (q.time < 100)]  # three members in rotation, web-1 one of them
+    slow = (late.latency > 2.9).mean()
+    assert 0.25 < slow < 0.42
 
 
 def test_g_no_listener_answers_before_the_load_balancer_is_built() -> None:
