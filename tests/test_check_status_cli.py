@@ -148,6 +148,38 @@ def test_check_missing_path_and_empty_folder_exit_2(tmp_path: Path) -> None:
     assert main(["check", str(tmp_path / "empty")]) == 2
 
 
+def test_check_reports_a_crashing_run_as_an_error_and_exits_1(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lbsim.api
+
+    def boom(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(lbsim.api, "run_scenario", boom)
+    good = _write(tmp_path / "good.yaml", BASE.format(name="good", expect=GOOD_EXPECT))
+    report = tmp_path / "junit.xml"
+    assert main(["check", str(good), "--junit", str(report)]) == 1
+    assert "RuntimeError: engine exploded" in capsys.readouterr().out
+    _root, suite, cases = _junit(report)
+    assert (suite.get("failures"), suite.get("errors")) == ("0", "1")
+    error = cases[0].find("error")
+    assert error is not None and "engine exploded" in (error.text or "")
+
+
+def test_run_and_validate_keep_their_exit_codes(tmp_path: Path) -> None:
+    good = _write(tmp_path / "good.yaml", BASE.format(name="good", expect=GOOD_EXPECT))
+    bad = _write(tmp_path / "bad.yaml", BASE.format(name="bad", expect=BAD_EXPECT))
+    broken = _write(tmp_path / "broken.yaml", INVALID)
+    assert main(["validate", str(good)]) == 0
+    assert main(["validate", str(good), str(broken)]) == 2
+    assert main(["run", str(good), "--out", str(tmp_path / "r1"), "--quiet"]) == 0
+    assert main(["run", str(bad), "--out", str(tmp_path / "r2"), "--quiet"]) == 1
+    assert (tmp_path / "r2" / "expectations.csv").is_file()
+    assert main(["run", str(broken), "--out", str(tmp_path / "r3"), "--quiet"]) == 2
+    assert not (tmp_path / "r3").exists()
+
+
 def test_collect_scenarios_recurses_and_skips_hidden_and_other_files(tmp_path: Path) -> None:
     for rel in ("a.yaml", "sub/b.yml", "sub/deeper/c.yaml", ".hidden/d.yaml", "notes.txt"):
         _write(tmp_path / rel, "x")
