@@ -177,15 +177,14 @@ def _describe(err: Mapping[str, Any], loc: PathT, root: type[BaseModel] = Scenar
     typ = err["type"]
     given = err.get("input")
     if typ == "extra_forbidden":
+        key = str(err["loc"][-1])
         owner = _model_at(tuple(err["loc"])[:-1], root)
         hint = ""
         if owner is not None:
-            close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1)
-            if close:
-                hint = f"; did you mean '{close[0]}'?"
-            else:
-                hint = "; allowed: " + ", ".join(owner.model_fields)
-        return f"unknown field '{loc[-1]}'{hint}"
+            close = difflib.get_close_matches(key, list(owner.model_fields), n=1)
+            allowed = "; allowed: " + ", ".join(owner.model_fields)
+            hint = f"; did you mean '{close[0]}'?" if close else allowed
+        return f"unknown field '{key}'{hint}"
     if typ == "missing":
         return "required field is missing"
     msg = str(err["msg"])
@@ -199,13 +198,8 @@ def _describe(err: Mapping[str, Any], loc: PathT, root: type[BaseModel] = Scenar
         msg = msg.replace("Input should be", "expected")
     else:
         msg = msg.replace("Input should be", "expected a value that is")
-    if (
-        given is not None
-        and not isinstance(given, dict | list)
-        and typ != "union_tag_invalid"
-        and ", got " not in msg
-    ):
-        msg += f", got {given!r}"
+    if given is not None and not isinstance(given, dict | list) and typ != "union_tag_invalid":
+        msg += f": {given!r}" if ", got " in msg else f", got {given!r}"
     return msg
 
 
@@ -222,26 +216,56 @@ _VALUE_TAGS = {
 }
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> PathT:
+_NOT_IN_DATA = object()
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any = _NOT_IN_DATA) -> PathT:
     """Drop pydantic's union-tag components from an error location.
 
     Event tags follow an index of the ``events`` list (``events[3]``); distribution and
-    arrival tags follow the field holding the union (``service_time``, ``arrival``). A
-    ``member`` after any other list index (``expect[0].member``) is a real field.
+    arrival tags follow the field holding the union (``service_time``, ``arrival``). With
+    the validated ``data`` at hand, the location is walked through it, so a component is
+    a tag only where the data agree (the event's kind, the ``dist``/``process`` value), and
+    a key the user wrote is never taken for one, however it is spelt (``n[ame``,
+    ``constant``). Without data, the same rules are applied by position only.
     """
     out: list[str | int] = []
+    node: Any = data
     prev: Any = None
     prev2: Any = None
     for part in loc:
-        is_tag = isinstance(part, str) and (
-            "[" in part
-            or (part in _EVENT_TAGS and isinstance(prev, int) and prev2 == "events")
-            or (part in _VALUE_TAGS and isinstance(prev, str))
-        )
-        if not is_tag:
-            out.append(part)
+        if _is_tag(part, node, prev, prev2):
+            prev2, prev = prev, part
+            continue
+        out.append(part)
+        node = _child(node, part)
         prev2, prev = prev, part
     return tuple(out)
+
+
+def _child(node: Any, part: Any) -> Any:
+    """``node[part]`` when the data have it, else the not-in-data marker."""
+    if isinstance(node, dict) and part in node:
+        return node[part]
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return _NOT_IN_DATA
+
+
+def _is_tag(part: Any, node: Any, prev: Any, prev2: Any) -> bool:
+    """Whether ``part`` of an error location is a union tag rather than a field or key."""
+    if not isinstance(part, str):
+        return False
+    event_position = part in _EVENT_TAGS and isinstance(prev, int) and prev2 == "events"
+    if isinstance(node, dict):
+        if event_position and model._event_kind(node) == part:
+            return True
+        if part in _VALUE_TAGS and part in (node.get("dist"), node.get("process")):
+            return True
+        return "[" in part and part not in node
+    if node is _NOT_IN_DATA:
+        return "[" in part or event_position or (part in _VALUE_TAGS and isinstance(prev, str))
+    return False
 
 
 def parse_scenario(
@@ -270,7 +294,7 @@ def parse_scenario(
         problems = []
         seen: set[tuple[str, str]] = set()
         for err in exc.errors():
-            loc = _clean_loc(tuple(err["loc"]))
+            loc = _clean_loc(tuple(err["loc"]), data)
             msg = _describe(err, loc)
             key = (format_path(loc), msg)
             if key in seen:

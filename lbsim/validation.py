@@ -328,7 +328,7 @@ def _validate_body(
         from lbsim.scenario import _clean_loc, _describe
 
         for err in exc.errors():
-            loc = _clean_loc(tuple(err["loc"]))
+            loc = _clean_loc(tuple(err["loc"]), body)
             yield here + loc, _describe(err, loc, model_cls)
 
 
