@@ -224,6 +224,7 @@ def test_junit_is_replaced_atomically_and_carries_unprintable_text(tmp_path: Pat
     ]
     junit.write(report, cases)
     assert [p.name for p in tmp_path.iterdir()] == ["r.xml"]  # no temporary file left
+    assert report.stat().st_mode & 0o044 == 0o044  # readable by CI, unlike mkstemp's 0600
     _root, suite, parsed = _junit(report)
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
     assert float(suite.get("time", "0")) == pytest.approx(1.75)
