@@ -109,6 +109,11 @@ class Server:
         self.dp.drain_queue(self)
 
 
+#: Octavia's ``retries 3``
+RETRIES = 3
+#: algorithms HAProxy treats as hashes (no immediate redispatch on a refused connection)
+HASH_ALGORITHMS = frozenset({"SOURCE_IP", "SOURCE_IP_PORT"})
+
 #: HAProxy stick-table size Octavia renders (``haproxy_stick_size`` = 10k)
 STICK_SIZE = 10240
 
@@ -149,6 +154,10 @@ class Backend:
         for i, s in enumerate(servers):
             s.backend = self
             s.local = i
+
+    def active_usable(self) -> int:
+        """Non-backup servers that may take traffic now (HAProxy's ``srv_act``)."""
+        return sum(1 for u, w, bk in zip(self.usable, self.weights, self.backup, strict=True) if u and w > 0 and not bk)
 
     def persisted(self, src: Any) -> int:
         """The member a persisted client returns to, or -1 (none, or no longer UP)."""
@@ -340,26 +349,43 @@ class DataPlane:
         """A request meets a member that refuses, hangs or answers with an error."""
         b = server.behaviour
         if b is REFUSE:
-            if req[7] >= 3:
-                self.finish(req, server.gidx, OUT_503)
-            else:
-                self.env.call_later(min(req[6].timeout_connect, 1.0), self._retry, server, req)
+            self.refused(server, req)
         elif b is HANG:
             self.hold_until_timeout(server, req)
         else:  # ERROR: answers at once with its status
             self.finish(req, server.gidx, str(server.status))
 
-    def _retry(self, server: Server, req: Request) -> None:
+    def refused(self, server: Server, req: Request) -> None:
+        """A connection attempt was refused: retry, redispatch or give up with 503.
+
+        HAProxy (``retries 3``, ``option redispatch``), as measured on HAProxy 2.6: with
+        a deterministic algorithm (not ``source``), no persistence and more than one
+        usable server, every retry is redispatched at once to another server; otherwise
+        retries go to the same server after a turn-around of min(timeout connect, 1 s),
+        and the last retry is redispatched (without the turn-around when more than one
+        server is usable). When the retries are used up the client gets 503.
+        """
+        attempt = req[7]
+        be = server.backend
+        if attempt >= RETRIES or be is None:
+            self.finish(req, server.gidx, OUT_503)
+            return
+        many = be.active_usable() > 1
+        redispatch = attempt + 1 == RETRIES or (many and req[3] is not None and be.algorithm not in HASH_ALGORITHMS)
+        delay = 0.0 if redispatch and many else min(req[6].timeout_connect, 1.0)
+        self.env.call_later(delay, self._retry, server, (req, redispatch))
+
+    def _retry(self, server: Server, job: tuple[Request, bool]) -> None:
+        req, redispatch = job
         t0, src, port, bal, local, _sent, fe, attempt = req
         attempt += 1
         now = self.env._now
         be = server.backend
-        if attempt == 3 and be is not None:  # option redispatch: the last retry may go elsewhere
-            avoid = server.local if server.backend is be else -1
+        if redispatch and be is not None:
             if bal is not None:
                 bal.release(local)
             bal = be.balancer
-            local = bal.pick(src, port, avoid)
+            local = bal.pick(src, port, server.local)
             if local < 0:
                 self.finish((t0, src, port, None, -1, now, fe, attempt), server.gidx, OUT_503)
                 return
@@ -371,9 +397,7 @@ class DataPlane:
 
     def hold_until_timeout(self, server: Server, req: Request) -> None:
         """A hung member never answers: HAProxy's ``timeout server`` ends it with 504."""
-        self.env.call_later(
-            max(0.0, req[5] + req[6].timeout_data - self.env._now), self._timed_out, server, req
-        )
+        self.env.call_later(max(0.0, req[5] + req[6].timeout_data - self.env._now), self._timed_out, server, req)
 
     def _timed_out(self, server: Server, req: Request) -> None:
         self.finish(req, server.gidx, OUT_504)

@@ -69,9 +69,7 @@ class RunResult:
     @property
     def passed(self) -> bool:
         """True when every expectation held."""
-        return (
-            bool((self.expectations["result"] == "pass").all()) if len(self.expectations) else True
-        )
+        return bool((self.expectations["result"] == "pass").all()) if len(self.expectations) else True
 
     @property
     def timeline(self) -> Timeline:
@@ -117,9 +115,7 @@ class RunResult:
             incidents=pd.read_csv(folder / "incidents.csv"),
             timeseries=pd.read_csv(folder / "timeseries.csv"),
             api_calls=pd.read_csv(folder / "api.csv", keep_default_na=False),
-            scenario_yaml=(folder / "scenario.yaml").read_text()
-            if (folder / "scenario.yaml").exists()
-            else "",
+            scenario_yaml=(folder / "scenario.yaml").read_text() if (folder / "scenario.yaml").exists() else "",
             requests=pd.read_parquet(req) if req.exists() else None,
         )
 
@@ -225,30 +221,23 @@ def object_catalogue(raw: RawRun) -> dict[str, Any]:
         pools[p.name] = {
             "healthmonitor": {"name": hm.name or f"{p.name}-hm", "type": hm.type} if hm else None,
             "members": [
-                {"name": mem.name, "address": mem.address, "protocol_port": mem.protocol_port}
-                for mem in p.members
+                {"name": mem.name, "address": mem.address, "protocol_port": mem.protocol_port} for mem in p.members
             ],
         }
     # objects created or changed through the API: take their final attributes
     for obj in raw.cp.objects():
         a = obj.attrs
         if obj.type == "listener":
-            listeners.setdefault(obj.name, {"name": obj.name})["default_pool"] = a.get(
-                "default_pool"
-            )
+            listeners.setdefault(obj.name, {"name": obj.name})["default_pool"] = a.get("default_pool")
         elif obj.type == "pool":
             pools.setdefault(obj.name, {"healthmonitor": None, "members": []})
         elif obj.type == "healthmonitor":
-            pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})[
-                "healthmonitor"
-            ] = {
+            pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})["healthmonitor"] = {
                 "name": obj.name,
                 "type": a.get("type"),
             }
         elif obj.type == "member":
-            members = pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})[
-                "members"
-            ]
+            members = pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})["members"]
             if not any(mm["name"] == obj.name for mm in members):
                 members.append(
                     {
@@ -297,15 +286,13 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
     members = pd.DataFrame(rows, columns=MEMBER_COLUMNS)
     transitions = raw.timeline.frame()
     exp = ex.frame(ex.check_all(sc, raw.timeline))
-    status = status_tree(
-        sc.name, sc.loadbalancer.name, raw.timeline, raw.duration, object_catalogue(raw)
-    )
+    status = status_tree(sc.name, sc.loadbalancer.name, raw.timeline, raw.duration, object_catalogue(raw))
     incidents = incident_frame(raw)
-    n = max(len(dp.per_second_ok), len(dp.per_second_err), math.ceil(raw.duration))
+    n = math.ceil(raw.duration)
     okv = np.zeros(n, dtype=np.int64)
     errv = np.zeros(n, dtype=np.int64)
-    okv[: len(dp.per_second_ok)] = dp.per_second_ok
-    errv[: len(dp.per_second_err)] = dp.per_second_err
+    okv[:] = (dp.per_second_ok + [0] * n)[:n]
+    errv[:] = (dp.per_second_err + [0] * n)[:n]
     latv = np.zeros(n, dtype=float)
     latv[: len(dp.per_second_lat[:n])] = dp.per_second_lat[:n]
     samples = np.zeros((n, 3), dtype=np.int64)
@@ -376,16 +363,11 @@ def incident_frame(raw: RawRun) -> pd.DataFrame:
                     detected = c.time
                     break
             for c in tl.changes("member", f.target, "operating_status"):
-                if (
-                    f.time <= c.time <= end + raw.scenario.octavia.heartbeat_interval
-                    and c.new == "ERROR"
-                ):
+                if f.time <= c.time <= end + raw.scenario.octavia.heartbeat_interval and c.new == "ERROR":
                     api = c.time
                     break
         elif f.kind == "amphora_fail":
-            for c in tl.changes(
-                "loadbalancer", raw.scenario.loadbalancer.name, "provisioning_status"
-            ):
+            for c in tl.changes("loadbalancer", raw.scenario.loadbalancer.name, "provisioning_status"):
                 if c.time >= f.time and c.new == "PENDING_UPDATE":
                     detected = api = c.time
                     break
@@ -438,8 +420,7 @@ def catalogue_from_events(
         pools[p.name] = {
             "healthmonitor": {"name": hm.name or f"{p.name}-hm", "type": hm.type} if hm else None,
             "members": [
-                {"name": mem.name, "address": mem.address, "protocol_port": mem.protocol_port}
-                for mem in p.members
+                {"name": mem.name, "address": mem.address, "protocol_port": mem.protocol_port} for mem in p.members
             ],
         }
     events = [e for e in sorted(scenario.events, key=lambda e: e.at) if isinstance(e, m.ApiEvent)]
@@ -529,9 +510,7 @@ def status_tree_from_folder(folder: Path, at: float | None = None) -> dict[str, 
     if at is None:
         at = duration
     elif not (0.0 <= at <= duration) or math.isnan(at):
-        raise ResultFolderError(
-            f"--at {at:g} is outside the run: pick a time between 0 and {duration:g} s"
-        )
+        raise ResultFolderError(f"--at {at:g} is outside the run: pick a time between 0 and {duration:g} s")
     transitions = pd.read_csv(folder / "transitions.csv", keep_default_na=False)
     api_path = folder / "api.csv"
     api = pd.read_csv(api_path, keep_default_na=False) if api_path.is_file() else None
