@@ -18,6 +18,8 @@ run it is byte-for-byte the run's ``status.json``.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import sys
 import time
@@ -483,7 +485,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="print as python-octaviaclient does (the 'statuses' value, indent 4)",
     )
     st.set_defaults(func=cmd_status)
+    for module in PLUGIN_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).register(sub)
     return p
+
+
+#: modules that add their own subcommands through ``register(subparsers)``
+PLUGIN_MODULES = ("lbsim.cli_experiments", "lbsim.haproxy_config", "lbsim.stats")
 
 
 def main(argv: list[str] | None = None) -> int:
