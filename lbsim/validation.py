@@ -65,6 +65,11 @@ UPDATABLE: dict[str, frozenset[str]] = {
         }
     ),
 }
+#: amphora roles per topology (Octavia: STANDALONE for SINGLE, MASTER/BACKUP for VRRP)
+AMPHORA_ROLES: dict[str, tuple[str, ...]] = {
+    "SINGLE": ("STANDALONE",),
+    "ACTIVE_STANDBY": ("MASTER", "BACKUP"),
+}
 _MODEL: dict[str, type[BaseModel]] = {
     "listener": m.Listener,
     "pool": m.Pool,
@@ -241,6 +246,13 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
                 yield (*here, "member"), _unknown("member", ev.member, known["member"])
         elif isinstance(ev, m.ApiEvent):
             yield from _check_api(ev, here, known, sc)
+        elif isinstance(ev, m.AmphoraEvent):
+            roles = AMPHORA_ROLES[lb.topology]
+            if ev.amphora not in roles:
+                yield (*here, "amphora"), (
+                    f"a {lb.topology} load balancer has amphora role {' or '.join(roles)}, "
+                    f"not {ev.amphora}"
+                )
 
     for i, ex in enumerate(sc.expect):
         here = ("expect", i)
