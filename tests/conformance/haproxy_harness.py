@@ -33,6 +33,7 @@ import contextlib
 import csv
 import enum
 import io
+import json
 import os
 import select
 import shutil
@@ -792,3 +793,26 @@ def wait_until(pred: Callable[[], bool], timeout: float = 5.0, interval: float =
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------------------
+# Fidelity figures
+# --------------------------------------------------------------------------------------
+
+FIDELITY_ENV = "LBSIM_FIDELITY_OUT"
+"""Environment variable naming the JSON-lines file that :func:`record_fidelity` appends to."""
+
+
+def record_fidelity(**row: object) -> None:
+    """Append one measured comparison to ``$LBSIM_FIDELITY_OUT`` (JSON lines), if set.
+
+    Conventional keys (``tools/fidelity_table.py`` renders them as the README table):
+    ``suite``, ``case``, ``title``, ``metric``, ``twin``, ``haproxy`` (the two figures,
+    as text), ``worst`` (largest difference), ``tolerance`` (as text), ``ok`` (bool).
+    Without the variable this does nothing, so tests can always call it.
+    """
+    path = os.environ.get(FIDELITY_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
