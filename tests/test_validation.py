@@ -763,7 +763,7 @@ def test_missing_required_field_points_at_its_parent() -> None:
             lambda d: d["events"].append({"at": 1, "behaviour": "refuse"}),
             "events[2]",
             "at: 1",
-            "needs 'api', 'amphora' or 'member'",
+            "an event needs 'api'",
         ),
         (lambda d: d["events"][0].update(behaviour="explode"), "events[0].behaviour", "behaviour: explode", "'hang'"),
         (
