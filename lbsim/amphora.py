@@ -118,14 +118,18 @@ class Amphora:
         self.rendered = Rendered()
         self.backend_by_pool: dict[str, Backend] = {}
         self.on_state_change: Callable[[ServerState], None] | None = None
-        self._check_rng = stream(seed, f"checks:{role}")
+        self._check_rng = stream(seed, f"checks:{amp_id}")
         #: ACTIVE_STANDBY renders a ``peers`` section that syncs stick tables
         self.peers = role != "STANDALONE"
+        #: whether this amphora holds the VIP (its frontends take the traffic)
+        self.active = False
+        #: traffic sizes per listener (for the frontends' byte counters)
+        self.sizes: dict[str, tuple[int, int]] = {}
+        #: stats already reported in heartbeats, per listener (v3 heartbeats carry deltas)
+        self._reported: dict[str, tuple[int, int, int]] = {}
 
     # ------------------------------------------------------------- rendering
-    def render(
-        self, cp: ControlPlane, lb_name: str, serving: dict[str, m.Member], fresh: bool
-    ) -> None:
+    def render(self, cp: ControlPlane, lb_name: str, serving: dict[str, m.Member], fresh: bool) -> None:
         """Load the control plane's current objects into HAProxy (start-up or reload).
 
         ``serving`` holds each member's serving model (concurrency, service time,
@@ -139,9 +143,7 @@ class Amphora:
         backends: dict[str, Backend] = {}
         # members and servers, in DB order (HAProxy numbers checks in config order)
         for pool in cp.pools_of(lb_name):
-            if pool.provisioning_status == "PENDING_DELETE" or not pool.attrs.get(
-                "admin_state_up", True
-            ):
+            if pool.provisioning_status == "PENDING_DELETE" or not pool.attrs.get("admin_state_up", True):
                 continue
             hm_obj = cp.healthmonitor_of(pool.name)
             monitor = None
@@ -166,8 +168,10 @@ class Amphora:
             old_be = self.backend_by_pool.get(pool.name)
             # stick tables die with the old process unless peers carry them over
             # (ACTIVE_STANDBY); inserted cookies live in the clients
-            keep_stick = old_be is not None and old_be.persistence == persistence and (
-                persistence == "HTTP_COOKIE" or self.peers
+            keep_stick = (
+                old_be is not None
+                and old_be.persistence == persistence
+                and (persistence == "HTTP_COOKIE" or self.peers)
             )
             be = build_backend(
                 pool.name,
@@ -193,9 +197,7 @@ class Amphora:
         # frontends: only enabled listeners of an enabled LB
         if lb_enabled:
             for li in cp.listeners_of(lb_name):
-                if li.provisioning_status == "PENDING_DELETE" or not li.attrs.get(
-                    "admin_state_up", True
-                ):
+                if li.provisioning_status == "PENDING_DELETE" or not li.attrs.get("admin_state_up", True):
                     continue
                 raw_limit = li.attrs.get("connection_limit")
                 limit = -1 if raw_limit is None else int(raw_limit)
@@ -210,11 +212,23 @@ class Amphora:
                 rendered.listeners[li.name] = fe
                 if fe_backend is not None:
                     rendered.backends[f"{pool_name}:{li.name}"] = (str(pool_name), li.name)
+        for name, fe in rendered.listeners.items():
+            if name in self.sizes:
+                fe.request_bytes, fe.response_bytes = self.sizes[name]
         self.rendered = rendered
         self.backend_by_pool = backends
-        self.dp.frontends = rendered.listeners
+        if self.active:
+            self.dp.frontends = rendered.listeners
         for st in self.servers.values():
             self._record_state(st)
+
+    def take_vip(self) -> None:
+        """This amphora now holds the VIP: its frontends take the traffic."""
+        self.active = True
+        self.dp.frontends = self.rendered.listeners
+        self.dp.vip_up = True
+        for st in self.servers.values():
+            self._publish(st)
 
     def _render_server(
         self,
@@ -227,19 +241,21 @@ class Amphora:
         a = mem.attrs
         st = self.servers.get(mem.name)
         if st is None:
-            spec = serving[mem.name]
-            rng = stream(self.seed, f"service:{mem.name}")
-            server = Server(
-                self.dp,
-                len(self.dp.servers),
-                mem.name,
-                spec.concurrency,
-                make_sampler(spec.service_time, rng, self.base_dir),
-                spec.behaviour,
-                spec.status,
-                spec.factor,
-            )
-            self.dp.add_server(server)
+            server = self.dp.server_by_name.get(mem.name)
+            if server is None:  # members are shared by every amphora: create once
+                spec = serving[mem.name]
+                server = Server(
+                    self.dp,
+                    len(self.dp.servers),
+                    mem.name,
+                    spec.concurrency,
+                    make_sampler(spec.service_time, stream(self.seed, f"service:{mem.name}"), self.base_dir),
+                    make_sampler(m.Uniform(dist="uniform", low=0, high=1), stream(self.seed, f"partial:{mem.name}")),
+                    spec.behaviour,
+                    spec.status,
+                    spec.factor,
+                )
+                self.dp.add_server(server)
             st = ServerState(mem.name, pool, server, 1, False, True)
             self.servers[mem.name] = st
         st.weight = int(a.get("weight", 1) if a.get("weight") is not None else 1)
@@ -273,9 +289,7 @@ class Amphora:
         return float(offsets[checked.index(st)])
 
     # --------------------------------------------------------- health checks
-    def _check_loop(
-        self, st: ServerState, gen: int, offset: float
-    ) -> Generator[simpy.Event, Any, None]:
+    def _check_loop(self, st: ServerState, gen: int, offset: float) -> Generator[simpy.Event, Any, None]:
         """HAProxy's check task for one server: check, wait ``inter`` after it ends, repeat."""
         env = self.env
         yield env.timeout(offset)
@@ -287,16 +301,20 @@ class Amphora:
                 yield env.timeout(mon.delay)
                 continue
             srv = st.server
-            out = hc.check_outcome(
-                mon.type,
-                self.partition_behaviour(srv),
-                status=srv.status,
-                timeout=mon.timeout,
-                delay=mon.delay,
-                expected=mon.expected,
-                connect_timeout=mon.connect_timeout,
-                hang_position=self._check_rng.random(),
-            )
+            if srv.partitioned:
+                # no answer at all: the connect times out (HAProxy uses min(connect, inter))
+                out = hc.CheckOutcome(False, min(mon.connect_timeout, mon.delay), "L4TOUT")
+            else:
+                out = hc.check_outcome(
+                    mon.type,
+                    self.check_behaviour(srv),
+                    status=srv.status,
+                    timeout=mon.timeout,
+                    delay=mon.delay,
+                    expected=mon.expected,
+                    connect_timeout=mon.connect_timeout,
+                    hang_position=self._check_rng.random(),
+                )
             if out.duration > 0:
                 yield env.timeout(out.duration)
             if st.loop_gen != gen or not self.alive:
@@ -305,32 +323,49 @@ class Amphora:
             self._record_state(st)
             yield env.timeout(mon.delay)
 
-    def partition_behaviour(self, srv: Server) -> str:
-        """What a health check meets at the member (hook for network partitions)."""
-        return srv.behaviour
+    def check_behaviour(self, srv: Server) -> str:
+        """What a health check meets at the member's check port."""
+        b = srv.check_behaviour
+        if b == "partial":
+            return srv.partial_fault if self._check_rng.random() < srv.partial_fraction else "healthy"
+        return b
 
     def _record_state(self, st: ServerState) -> None:
         """Publish the server's HAProxy status string and keep the balancer in step."""
         counter = st.counter
-        state = hc.data_plane_state(
-            counter, admin_up=st.admin_up, weight=st.weight, checked=st.monitor is not None
-        )
+        state = hc.data_plane_state(counter, admin_up=st.admin_up, weight=st.weight, checked=st.monitor is not None)
         if st.backend is not None:
             st.backend.set_usable(st.local, st.usable)
             st.backend.set_weight(st.local, st.weight)
         if state != st.state:
             st.state = state
-            self.timeline.set(self.env.now, "member", st.name, "data_plane_state", state)
+            self._publish(st)
+
+    def _publish(self, st: ServerState) -> None:
+        """The VIP holder's HAProxy is the one whose view the twin records."""
+        if self.active and self.alive:
+            self.timeline.set(self.env.now, "member", st.name, "data_plane_state", st.state)
             if self.on_state_change is not None:
                 self.on_state_change(st)
 
     # ------------------------------------------------------------- heartbeats
     def heartbeat(self, seq: int) -> Heartbeat:
         """Octavia's v3 heartbeat message built from HAProxy's current state (§1.1)."""
-        listeners = {
-            name: {"status": fe.status, "stats": {"conns": fe.active}}
-            for name, fe in self.rendered.listeners.items()
-        }
+        listeners = {}
+        for name, fe in self.rendered.listeners.items():
+            prev = self._reported.get(name, (0, 0, 0))
+            now = (fe.bytes_in, fe.bytes_out, fe.stot)
+            self._reported[name] = now
+            listeners[name] = {
+                "status": fe.status,
+                "stats": {
+                    "conns": fe.active,
+                    "totconns": now[2] - prev[2],
+                    "rx": now[0] - prev[0],
+                    "tx": now[1] - prev[1],
+                    "ereq": 0,
+                },
+            }
         pools: dict[str, Any] = {}
         for key, (pool, _listener) in self.rendered.backends.items():
             states = [self.servers[n] for n in self.rendered.pool_servers.get(pool, [])]

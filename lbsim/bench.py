@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--algorithms", default="ROUND_ROBIN,LEAST_CONNECTIONS,SOURCE_IP")
     args = p.parse_args(argv)
     print(
-        f"{'algorithm':<18} {'members':>7} {'requests':>10} {'lbsim req/s':>12} {'simpy req/s':>12} {'ratio':>6} {'peak MB':>8}"
+        f"{'algorithm':<18} {'members':>7} {'requests':>10} {'lbsim req/s':>12} "
+        f"{'simpy req/s':>12} {'ratio':>6} {'peak MB':>8}"
     )
     for alg in args.algorithms.split(","):
         r = measure(alg.strip(), args.members, args.requests)

@@ -1,30 +1,34 @@
-"""The data plane: HAProxy frontends and backends on the amphora, and the member servers.
+"""The data plane: HAProxy frontends and backends on the amphorae, and the member servers.
 
 This is the hot path. A simulated request costs two callbacks on the kernel's fast
 calendar (its arrival and its completion), one small tuple, and no SimPy process.
 
 Request life (HAProxy semantics, haproxy-semantics.md "Connections, queues, errors"):
 
-1. A request arrives at a :class:`Frontend` (listener). While the frontend holds
-   ``maxconn`` connections (listener ``connection_limit``), new ones wait in the kernel
-   backlog, FIFO, and the frontend reports ``FULL``. If the VIP is unreachable (no
-   amphora serving it) the connection fails at once (``connect``).
-2. The :class:`Backend` (pool) picks a member with its balancer. No usable member → 503
-   at once.
+1. A request arrives at a :class:`Frontend` (listener) of the amphora that holds the
+   VIP. If no amphora serves the VIP the connection fails at once (``connect``). With a
+   flavor, the amphora's CPUs spend a little time on each new connection first (an
+   overloaded amphora adds latency, and past ``max_connections`` drops connections).
+   While the frontend holds ``maxconn`` connections (listener ``connection_limit``), new
+   ones wait in the kernel backlog, FIFO, and the frontend reports ``FULL``.
+2. The :class:`Backend` (pool) sends a persisted client to its member, or picks one with
+   its balancer. No usable member → 503 at once.
 3. The :class:`Server` (member) behaves as its current behaviour says: ``healthy`` and
    ``slow`` serve with ``concurrency`` slots and a FIFO queue; ``refuse`` makes HAProxy
-   retry (``retries 3``, with a turn-around of min(timeout connect, 1 s) before each
-   retry, and the last retry redispatched to another member by ``option redispatch``),
-   then 503; ``hang`` holds the request until ``timeout_member_data`` → 504; ``error``
-   answers at once with its HTTP status.
+   retry or redispatch (:meth:`DataPlane.refused`); ``hang`` holds the request until
+   ``timeout_member_data`` → 504; ``error`` answers at once with its HTTP status;
+   ``partial`` meets its fault for a fraction of requests. A partitioned member never
+   answers a connection: each attempt ends at ``timeout_member_connect``.
 4. Completion records the outcome and latency (arrival to response) and frees the
    frontend connection, which admits the next backlog entry.
 
-A request is the tuple ``(t0, src, port, balancer, local, t_sent, frontend, attempt)``:
-arrival time, client address and port, the balancer that chose the server and the
-server's index in it (so that an HAProxy reload, which builds new balancers, releases
-old connections on the old process), when it was sent to the server, and how many
-connection attempts came before.
+Members are shared by every amphora (they are the real servers); frontends, backends
+and balancers belong to one amphora's HAProxy process. A request is the tuple
+``(t0, src, port, backend, local, t_sent, frontend, attempt, counted)``: arrival time,
+client address and port, the backend that chose the server and the server's index in
+it (an HAProxy reload builds new backends; old connections finish on the old ones),
+when it was sent to the server, how many attempts came before, and whether the
+balancer counted the connection (a persisted request bypasses it).
 """
 
 from __future__ import annotations
@@ -39,9 +43,9 @@ from lbsim.distributions import Sampler
 from lbsim.kernel import TwinEnvironment
 from lbsim.metrics import FLUSH, LatencyRecorder
 
-HEALTHY, REFUSE, HANG, ERROR, SLOW = "healthy", "refuse", "hang", "error", "slow"
+HEALTHY, REFUSE, HANG, ERROR, SLOW, PARTIAL = "healthy", "refuse", "hang", "error", "slow", "partial"
 #: behaviours are compared by identity on the hot path; this maps any equal string to them
-CANON = {b: b for b in (HEALTHY, REFUSE, HANG, ERROR, SLOW)}
+CANON = {b: b for b in (HEALTHY, REFUSE, HANG, ERROR, SLOW, PARTIAL)}
 
 #: outcome labels used in results (besides HTTP status codes of member errors)
 OUT_OK = "ok"
@@ -49,28 +53,42 @@ OUT_503 = "503"
 OUT_504 = "504"
 OUT_CONNECT = "connect"
 
+#: Octavia's ``retries 3``
+RETRIES = 3
+#: algorithms HAProxy treats as hashes (no immediate redispatch on a refused connection)
+HASH_ALGORITHMS = frozenset({"SOURCE_IP", "SOURCE_IP_PORT"})
+#: HAProxy stick-table size Octavia renders (``haproxy_stick_size`` = 10k)
+STICK_SIZE = 10240
+#: size of an HAProxy error page (503/504), for bytes_out statistics
+ERROR_PAGE_BYTES = 200
+
 Request = tuple[Any, ...]
 
 
 class Server:
-    """A member as the data plane sees it: its serving behaviour and its queue."""
+    """A member as the data plane sees it: its behaviour, its slots and its queue."""
 
     __slots__ = (
-        "backend",
         "behaviour",
         "busy",
         "busy_time",
+        "check_behaviour",
         "concurrency",
         "dp",
         "factor",
+        "failed",
         "gidx",
-        "local",
         "name",
+        "partial_fault",
+        "partial_fraction",
+        "partitioned",
         "queue",
         "served",
         "service",
         "serving",
+        "slowed",
         "status",
+        "uniform",
     )
 
     def __init__(
@@ -80,6 +98,7 @@ class Server:
         name: str,
         concurrency: int,
         service: Sampler,
+        uniform: Sampler,
         behaviour: str = HEALTHY,
         status: int = 500,
         factor: float = 10.0,
@@ -89,33 +108,57 @@ class Server:
         self.name = name
         self.concurrency = concurrency
         self.service = service
+        self.uniform = uniform
         self.behaviour = CANON[behaviour]
-        self.serving = self.behaviour is HEALTHY or self.behaviour is SLOW
+        self.check_behaviour = self.behaviour
         self.status = status
         self.factor = factor
+        self.partial_fraction = 0.0
+        self.partial_fault = REFUSE
+        self.partitioned = False
+        self.serving = self.behaviour is HEALTHY or self.behaviour is SLOW
         self.busy = 0
         self.queue: deque[Request] = deque()
         self.busy_time = 0.0
         self.served = 0
-        self.backend: Backend | None = None
-        self.local = -1
+        self.slowed = 0
+        self.failed = 0
 
-    def set_behaviour(self, behaviour: str, status: int = 500, factor: float = 10.0) -> None:
-        """Change how the member answers from now on (fault injection)."""
-        self.behaviour = CANON[behaviour]
-        self.serving = self.behaviour is HEALTHY or self.behaviour is SLOW
+    def set_behaviour(
+        self,
+        behaviour: str,
+        status: int = 500,
+        factor: float = 10.0,
+        *,
+        port: str = "both",
+        fraction: float = 0.0,
+        fault: str = REFUSE,
+    ) -> None:
+        """Change how the member answers from now on (fault injection).
+
+        ``port`` = ``traffic`` or ``monitor`` changes only the service or only the
+        health-check endpoint.
+        """
+        b = CANON[behaviour]
+        if port != "traffic":
+            self.check_behaviour = b
+        if port != "monitor":
+            self.behaviour = b
+            self.partial_fraction = fraction
+            self.partial_fault = CANON[fault]
         self.status = status
         self.factor = factor
+        self._update_serving()
         self.dp.drain_queue(self)
 
+    def set_partitioned(self, partitioned: bool) -> None:
+        """The network between the amphorae and this member is cut (or restored)."""
+        self.partitioned = partitioned
+        self._update_serving()
+        self.dp.drain_queue(self)
 
-#: Octavia's ``retries 3``
-RETRIES = 3
-#: algorithms HAProxy treats as hashes (no immediate redispatch on a refused connection)
-HASH_ALGORITHMS = frozenset({"SOURCE_IP", "SOURCE_IP_PORT"})
-
-#: HAProxy stick-table size Octavia renders (``haproxy_stick_size`` = 10k)
-STICK_SIZE = 10240
+    def _update_serving(self) -> None:
+        self.serving = (self.behaviour is HEALTHY or self.behaviour is SLOW) and not self.partitioned
 
 
 class Backend:
@@ -123,7 +166,7 @@ class Backend:
 
     Session persistence (octavia-semantics.md §3.3): SOURCE_IP is a stick table on the
     source address, stored when the request is sent; APP_COOKIE is a stick table on the
-    application's cookie, learnt from the member's first response; both tables hold 10k
+    application's cookie, learnt from the member's response; both tables hold 10k
     entries and evict the least recently used (Octavia sets no expiry). HTTP_COOKIE is
     an inserted cookie kept by the client, so it has no size limit and survives reloads.
     A persisted client goes to its member while that member is UP (weight 0 = DRAIN
@@ -151,9 +194,7 @@ class Backend:
         self.store_on_response = persistence in ("APP_COOKIE", "HTTP_COOKIE")
         self.stick_size = 0 if persistence == "HTTP_COOKIE" else STICK_SIZE
         self.stick: OrderedDict[Any, Server] = stick if stick is not None else OrderedDict()
-        for i, s in enumerate(servers):
-            s.backend = self
-            s.local = i
+        self.local_of = {s.gidx: i for i, s in enumerate(servers)}
 
     def active_usable(self) -> int:
         """Non-backup servers that may take traffic now (HAProxy's ``srv_act``)."""
@@ -162,11 +203,14 @@ class Backend:
     def persisted(self, src: Any) -> int:
         """The member a persisted client returns to, or -1 (none, or no longer UP)."""
         srv = self.stick.get(src)
-        if srv is None or srv.backend is not self or not self.usable[srv.local]:
+        if srv is None:
+            return -1
+        local = self.local_of.get(srv.gidx, -1)
+        if local < 0 or not self.usable[local]:
             return -1
         if self.stick_size:
             self.stick.move_to_end(src)
-        return srv.local
+        return local
 
     def remember(self, src: Any, server: Server) -> None:
         """Store (or update) a client's member in the stick table or cookie."""
@@ -195,14 +239,20 @@ class Backend:
 
 
 class Frontend:
-    """A listener as rendered into one HAProxy frontend."""
+    """A listener as rendered into one HAProxy frontend, with its statistics counters."""
 
     __slots__ = (
         "active",
+        "alive",
         "backend",
         "backlog",
+        "bytes_in",
+        "bytes_out",
         "maxconn",
         "name",
+        "request_bytes",
+        "response_bytes",
+        "stot",
         "timeout_connect",
         "timeout_data",
     )
@@ -222,6 +272,12 @@ class Frontend:
         self.backlog: deque[tuple[float, Any, int]] = deque()
         self.timeout_connect = timeout_connect
         self.timeout_data = timeout_data
+        self.stot = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.request_bytes = 300
+        self.response_bytes = 3000
+        self.alive = True
 
     @property
     def status(self) -> str:
@@ -230,7 +286,7 @@ class Frontend:
 
 
 class DataPlane:
-    """All frontends, backends and servers of the amphora's HAProxy, plus measurements."""
+    """The members, the frontends of the VIP-holding amphora, and the measurements."""
 
     def __init__(
         self,
@@ -243,6 +299,7 @@ class DataPlane:
         self.env = env
         self.warmup = warmup
         self.servers: list[Server] = []
+        self.server_by_name: dict[str, Server] = {}
         self.frontends: dict[str, Frontend] = {}
         self.vip_up = True
         self.latency = LatencyRecorder(n_servers_hint)
@@ -255,6 +312,7 @@ class DataPlane:
         self.member_requests: list[int] = [0] * n_servers_hint
         self.member_ok: list[int] = [0] * n_servers_hint
         self.member_errors: list[dict[str, int]] = [{} for _ in range(n_servers_hint)]
+        self.connect_errors = 0  # all time, for incident accounting
         nsec = int(duration) + 2
         self.per_second_ok: list[int] = [0] * nsec
         self.per_second_err: list[int] = [0] * nsec
@@ -264,11 +322,19 @@ class DataPlane:
         self.log_requests = log_requests
         self.log: list[tuple[float, Any, int, float, str]] = []
         self.on_frontend_change: Callable[[Frontend], None] | None = None
+        # amphora CPU (flavor); None = unlimited
+        self.cpu_cores = 0
+        self.cpu_cost = 0.0
+        self.cpu_busy = 0
+        self.cpu_queue: deque[tuple[Frontend, float, Any, int]] = deque()
+        self.max_connections = 0
+        self.inflight = 0
 
     # ------------------------------------------------------------------ topology
     def add_server(self, server: Server) -> None:
         """Register a member server (global index = order of registration)."""
         self.servers.append(server)
+        self.server_by_name[server.name] = server
         n = len(self.servers)
         if n > len(self.member_requests):
             self.member_requests += [0] * (n - len(self.member_requests))
@@ -278,46 +344,77 @@ class DataPlane:
             self._lat = self.latency._lat
             self._who = self.latency._who
 
+    def set_flavor(self, vcpus: int, requests_per_second_per_vcpu: float, max_connections: int | None) -> None:
+        """Give the amphora finite CPU: each new connection costs CPU time before dispatch."""
+        self.cpu_cores = vcpus
+        self.cpu_cost = 1.0 / requests_per_second_per_vcpu
+        self.max_connections = max_connections or 0
+
     # ------------------------------------------------------------------ request path
     def arrive(self, fe: Frontend, src: Any, port: int) -> None:
         """A client opens a connection to the listener."""
         now = self.env._now
         if not self.vip_up:
-            self.finish((now, src, port, None, -1, now, fe, 0), -1, OUT_CONNECT, False)
+            self.finish((now, src, port, None, -1, now, fe, 0, False), -1, OUT_CONNECT, False)
             return
+        if self.cpu_cores:
+            if self.max_connections and self.inflight >= self.max_connections:
+                self.finish((now, src, port, None, -1, now, fe, 0, False), -1, OUT_CONNECT, False)
+                return
+            self.inflight += 1
+            if self.cpu_busy < self.cpu_cores:
+                self.cpu_busy += 1
+                self.env.call_later(self.cpu_cost, self._cpu_done, fe, (now, src, port))
+            else:
+                self.cpu_queue.append((fe, now, src, port))
+            return
+        self._admit(fe, now, src, port)
+
+    def _cpu_done(self, fe: Frontend, conn: tuple[float, Any, int]) -> None:
+        if self.cpu_queue:
+            nfe, t0, s, p = self.cpu_queue.popleft()
+            self.env.call_later(self.cpu_cost, self._cpu_done, nfe, (t0, s, p))
+        else:
+            self.cpu_busy -= 1
+        self._admit(fe, *conn)
+
+    def _admit(self, fe: Frontend, t0: float, src: Any, port: int) -> None:
+        fe.stot += 1
+        fe.bytes_in += fe.request_bytes
         if fe.active >= fe.maxconn:
-            fe.backlog.append((now, src, port))
+            fe.backlog.append((t0, src, port))
             return
         fe.active += 1
         if fe.active >= fe.maxconn and self.on_frontend_change is not None:
             self.on_frontend_change(fe)
-        self.dispatch(fe, now, src, port)
+        self.dispatch(fe, t0, src, port)
 
     def dispatch(self, fe: Frontend, t0: float, src: Any, port: int) -> None:
         """HAProxy picks a server in the listener's default backend and connects."""
         be = fe.backend
         now = self.env._now
         if be is None:
-            self.finish((t0, src, port, None, -1, now, fe, 0), -1, OUT_503)
+            self.finish((t0, src, port, None, -1, now, fe, 0, False), -1, OUT_503)
             return
-        bal: Balancer | None = be.balancer
+        counted = True
         if be.persistence is not None and (local := be.persisted(src)) >= 0:
-            bal = None  # a persisted request bypasses the balancer
+            counted = False  # a persisted request bypasses the balancer
         else:
             local = be.balancer.pick(src, port)
             if local < 0:
-                self.finish((t0, src, port, None, -1, now, fe, 0), -1, OUT_503)
+                self.finish((t0, src, port, None, -1, now, fe, 0, False), -1, OUT_503)
                 return
             if be.persistence is not None and not be.store_on_response:
                 be.remember(src, be.servers[local])
         server = be.servers[local]
-        req = (t0, src, port, bal, local, now, fe, 0)
+        req = (t0, src, port, be, local, now, fe, 0, counted)
         if server.serving:
             if server.busy < server.concurrency:
                 server.busy += 1
                 s = server.service()
                 if server.behaviour is SLOW:
                     s *= server.factor
+                    server.slowed += 1
                 server.busy_time += s
                 env = self.env
                 heappush(env.fast, (now + s, next(env.fast_seq), self.complete, server, req))
@@ -336,18 +433,32 @@ class DataPlane:
         else:
             self.misbehave(server, req)
 
-    def start(self, server: Server, req: Request) -> None:
+    def start(self, server: Server, req: Request, factor: float = 1.0) -> None:
         """The server takes a request into one of its service slots."""
         server.busy += 1
-        s = server.service()
+        s = server.service() * factor
         if server.behaviour is SLOW:
             s *= server.factor
         server.busy_time += s
         self.env.call_later(s, self.complete, server, req)
 
     def misbehave(self, server: Server, req: Request) -> None:
-        """A request meets a member that refuses, hangs or answers with an error."""
+        """A request meets a member that is partitioned, refuses, hangs or errs."""
+        if server.partitioned:
+            self.refused(server, req, timed_out=True)
+            return
         b = server.behaviour
+        if b is PARTIAL:
+            if server.uniform() >= server.partial_fraction:
+                b = HEALTHY
+            else:
+                b = server.partial_fault
+            if b is HEALTHY or b is SLOW:
+                if server.busy < server.concurrency:
+                    self.start(server, req, server.factor if b is SLOW else 1.0)
+                else:
+                    server.queue.append(req)
+                return
         if b is REFUSE:
             self.refused(server, req)
         elif b is HANG:
@@ -355,45 +466,57 @@ class DataPlane:
         else:  # ERROR: answers at once with its status
             self.finish(req, server.gidx, str(server.status))
 
-    def refused(self, server: Server, req: Request) -> None:
-        """A connection attempt was refused: retry, redispatch or give up with 503.
+    def refused(self, server: Server, req: Request, timed_out: bool = False) -> None:
+        """A connection attempt failed: retry, redispatch or give up with 503.
 
         HAProxy (``retries 3``, ``option redispatch``), as measured on HAProxy 2.6: with
         a deterministic algorithm (not ``source``), no persistence and more than one
         usable server, every retry is redispatched at once to another server; otherwise
         retries go to the same server after a turn-around of min(timeout connect, 1 s),
         and the last retry is redispatched (without the turn-around when more than one
-        server is usable). When the retries are used up the client gets 503.
+        server is usable). A connection that gets no answer at all (``timed_out``) ends
+        at ``timeout connect`` and is retried right away. When the retries are used up
+        the client gets 503.
         """
         attempt = req[7]
-        be = server.backend
+        be: Backend | None = req[3]
+        fe: Frontend = req[6]
+        server.slowed += 1
         if attempt >= RETRIES or be is None:
-            self.finish(req, server.gidx, OUT_503)
+            delay = fe.timeout_connect if timed_out else 0.0
+            self.env.call_later(delay, self._give_up, server, req)
             return
         many = be.active_usable() > 1
-        redispatch = attempt + 1 == RETRIES or (many and req[3] is not None and be.algorithm not in HASH_ALGORITHMS)
-        delay = 0.0 if redispatch and many else min(req[6].timeout_connect, 1.0)
+        redispatch = attempt + 1 == RETRIES or (many and req[8] and be.algorithm not in HASH_ALGORITHMS)
+        if timed_out:
+            delay = fe.timeout_connect
+        else:
+            delay = 0.0 if redispatch and many else min(fe.timeout_connect, 1.0)
         self.env.call_later(delay, self._retry, server, (req, redispatch))
+
+    def _give_up(self, server: Server, req: Request) -> None:
+        self.finish(req, server.gidx, OUT_503)
 
     def _retry(self, server: Server, job: tuple[Request, bool]) -> None:
         req, redispatch = job
-        t0, src, port, bal, local, _sent, fe, attempt = req
+        t0, src, port, be, local, _sent, fe, attempt, counted = req
         attempt += 1
         now = self.env._now
-        be = server.backend
         if redispatch and be is not None:
-            if bal is not None:
-                bal.release(local)
-            bal = be.balancer
-            local = bal.pick(src, port, server.local)
+            if counted:
+                be.balancer.release(local)
+            current = fe.backend if fe.backend is not None else be
+            avoid = local if current is be else -1
+            be = current
+            local = be.balancer.pick(src, port, avoid)
             if local < 0:
-                self.finish((t0, src, port, None, -1, now, fe, attempt), server.gidx, OUT_503)
+                self.finish((t0, src, port, None, -1, now, fe, attempt, False), server.gidx, OUT_503)
                 return
             if be.persistence is not None and not be.store_on_response:
                 be.remember(src, be.servers[local])
-            self.receive(be.servers[local], (t0, src, port, bal, local, now, fe, attempt))
+            self.receive(be.servers[local], (t0, src, port, be, local, now, fe, attempt, True))
             return
-        self.receive(server, (t0, src, port, bal, local, now, fe, attempt))
+        self.receive(server, (t0, src, port, be, local, now, fe, attempt, counted))
 
     def hold_until_timeout(self, server: Server, req: Request) -> None:
         """A hung member never answers: HAProxy's ``timeout server`` ends it with 504."""
@@ -406,16 +529,18 @@ class DataPlane:
         """A member finished serving a request: answer, then take the next queued one."""
         now = self.env._now
         fe: Frontend = req[6]
-        if now - req[5] > fe.timeout_data:
+        if not fe.alive:  # the amphora died: the client's connection is gone
+            self.finish(req, server.gidx, OUT_CONNECT, False)
+        elif now - req[5] > fe.timeout_data:
             self.finish(req, server.gidx, OUT_504)
         else:
             # the common case, inlined: a successful response
-            bal = req[3]
-            if bal is not None and bal.tracks_connections:
-                bal.release(req[4])
-            be = server.backend
-            if be is not None and be.store_on_response:
+            be = req[3]
+            if req[8] and be.balancer.tracks_connections:
+                be.balancer.release(req[4])
+            if be.store_on_response:
                 be.remember(req[1], server)
+            fe.bytes_out += fe.response_bytes
             t0 = req[0]
             if t0 >= self.warmup:
                 gidx = server.gidx
@@ -434,7 +559,7 @@ class DataPlane:
                 if self.log_requests:
                     self.log.append((t0, req[1], gidx, now - t0, OUT_OK))
             fe.active -= 1
-            if fe.backlog or fe.active == fe.maxconn - 1:
+            if fe.backlog or fe.active == fe.maxconn - 1 or self.cpu_cores:
                 fe.active += 1
                 self._release_frontend(fe)
         server.busy -= 1
@@ -445,7 +570,7 @@ class DataPlane:
     def drain_queue(self, server: Server) -> None:
         """Start queued requests while slots are free (or time them out if it stopped answering)."""
         q = server.queue
-        if not server.serving:
+        if not server.serving and server.behaviour is not PARTIAL:
             while q:  # what waits inside a member that stopped answering times out
                 self.hold_until_timeout(server, q.popleft())
             return
@@ -461,9 +586,16 @@ class DataPlane:
         """Record a request's outcome and free its frontend connection."""
         now = self.env._now
         t0 = req[0]
-        bal = req[3]
-        if bal is not None and bal.tracks_connections:
-            bal.release(req[4])
+        be = req[3]
+        if be is not None and req[8] and be.balancer.tracks_connections:
+            be.balancer.release(req[4])
+        fe: Frontend | None = req[6]
+        if gidx >= 0 and outcome is not OUT_OK:
+            self.servers[gidx].failed += 1
+        if outcome is OUT_CONNECT:
+            self.connect_errors += 1
+        elif fe is not None:
+            fe.bytes_out += fe.response_bytes if outcome is OUT_OK else ERROR_PAGE_BYTES
         if t0 >= self.warmup:
             self.requests += 1
             if gidx >= 0:
@@ -483,17 +615,31 @@ class DataPlane:
                 _bump(self.per_second_err, int(now))
             if self.log_requests:
                 self.log.append((t0, req[1], gidx, now - t0, outcome))
-        if release and req[6] is not None:
-            self._release_frontend(req[6])
+        if release and fe is not None:
+            self._release_frontend(fe)
 
     def sample(self) -> None:
         """Record the current occupancy (called once per simulated second)."""
         active = sum(fe.active for fe in self.frontends.values())
-        backlog = sum(len(fe.backlog) for fe in self.frontends.values())
+        backlog = sum(len(fe.backlog) for fe in self.frontends.values()) + len(self.cpu_queue)
         queued = sum(len(s.queue) for s in self.servers)
         self.samples.append((active, queued, backlog))
 
+    def drop_frontends(self) -> None:
+        """The VIP holder died: connections inside it are lost (counted as ``connect``)."""
+        for fe in self.frontends.values():
+            while fe.backlog:
+                t0, src, port = fe.backlog.popleft()
+                self.finish((t0, src, port, None, -1, t0, None, 0, False), -1, OUT_CONNECT, False)
+        while self.cpu_queue:
+            _fe, t0, src, port = self.cpu_queue.popleft()
+            self.finish((t0, src, port, None, -1, t0, None, 0, False), -1, OUT_CONNECT, False)
+        self.inflight = 0
+        self.cpu_busy = 0
+
     def _release_frontend(self, fe: Frontend) -> None:
+        if self.cpu_cores and self.inflight > 0:
+            self.inflight -= 1
         was_full = fe.active >= fe.maxconn
         fe.active -= 1
         if fe.backlog:

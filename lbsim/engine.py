@@ -21,11 +21,11 @@ from lbsim import __version__
 from lbsim import model as m
 from lbsim.amphora import Amphora
 from lbsim.controlplane import Change, ControlPlane, Job, ObjSpec
-from lbsim.dataplane import DataPlane
+from lbsim.dataplane import OUT_CONNECT, DataPlane
 from lbsim.distributions import make_sampler, stream
-from lbsim.healthmanager import HealthManager
+from lbsim.healthmanager import HealthManager, db_view
 from lbsim.kernel import TwinEnvironment
-from lbsim.status import apply_update, update_health
+from lbsim.status import update_health
 from lbsim.timeline import Timeline
 from lbsim.traffic import EPHEMERAL_PORTS, client_addresses, load_trace, make_gap_fn
 
@@ -46,12 +46,21 @@ class ApiCall:
 
 @dataclass
 class FaultRecord:
-    """A fault the scenario injected (for the incident report)."""
+    """A fault the scenario injected, with what it cost (for the incident report).
+
+    ``failed`` and ``slowed`` count requests that failed or needed retries because of
+    it, over the fault's whole life (warm-up included); they are filled in when the
+    fault ends or the run does.
+    """
 
     kind: str
     target: str
     time: float
-    recovered: float | None = None
+    members: tuple[str, ...] = ()
+    end: float | None = None
+    failed: int = 0
+    slowed: int = 0
+    _base: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -70,23 +79,16 @@ class RawRun:
     duration: float
     lbsim_version: str = __version__
     heartbeats: int = 0
+    stats_rows: list[tuple[Any, ...]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def scenario_specs(sc: m.Scenario) -> list[ObjSpec]:
     """The scenario's load-balancer tree as control-plane object descriptions."""
     lb = sc.loadbalancer
-    specs = [
-        ObjSpec(
-            "loadbalancer", lb.name, {"admin_state_up": lb.admin_state_up, "topology": lb.topology}
-        )
-    ]
+    specs = [ObjSpec("loadbalancer", lb.name, {"admin_state_up": lb.admin_state_up, "topology": lb.topology})]
     for li in lb.listeners:
-        specs.append(
-            ObjSpec(
-                "listener", li.name, {**li.model_dump(exclude={"name"}), "loadbalancer": lb.name}
-            )
-        )
+        specs.append(ObjSpec("listener", li.name, {**li.model_dump(exclude={"name"}), "loadbalancer": lb.name}))
     for p in lb.pools:
         attrs = p.model_dump(exclude={"name", "members", "healthmonitor"})
         specs.append(ObjSpec("pool", p.name, {**attrs, "loadbalancer": lb.name}))
@@ -100,9 +102,7 @@ def scenario_specs(sc: m.Scenario) -> list[ObjSpec]:
                 )
             )
         for mem in p.members:
-            specs.append(
-                ObjSpec("member", mem.name, {**mem.model_dump(exclude={"name"}), "pool": p.name})
-            )
+            specs.append(ObjSpec("member", mem.name, {**mem.model_dump(exclude={"name"}), "pool": p.name}))
     return specs
 
 
@@ -125,34 +125,34 @@ class Simulation:
         self.cp = ControlPlane()
         n_members = sum(len(p.members) for p in scenario.loadbalancer.pools)
         self.dp = DataPlane(self.env, n_members, scenario.warmup, scenario.duration, log_requests)
+        flavor = scenario.loadbalancer.flavor
+        if flavor is not None:
+            self.dp.set_flavor(flavor.vcpus, flavor.requests_per_second_per_vcpu, flavor.max_connections)
         self.lb_name = scenario.loadbalancer.name
-        self.serving: dict[str, m.Member] = {
-            mem.name: mem for p in scenario.loadbalancer.pools for mem in p.members
-        }
+        self.topology = scenario.loadbalancer.topology
+        self.serving: dict[str, m.Member] = {mem.name: mem for p in scenario.loadbalancer.pools for mem in p.members}
+        self.sizes: dict[str, tuple[int, int]] = {}
+        for src in scenario.traffic:
+            self.sizes.setdefault(src.listener, (src.request_bytes, src.response_bytes))
         self.api_calls: list[ApiCall] = []
         self.faults: list[FaultRecord] = []
-        self.hm = HealthManager(
-            self.env, self.cp, self.timeline, scenario.octavia, self.lb_name, self._record
-        )
+        self.hm = HealthManager(self.env, self.cp, self.timeline, scenario.octavia, self.lb_name, self._record)
         self.hm.on_failover = self._failover
-        self.amphora: Amphora | None = None
+        self.amphorae: list[Amphora] = []
+        self.vip: Amphora | None = None
+        self.partitioned: set[str] = set()
+        self._member_gen: dict[str, int] = {}
         self._amp_seq = 0
         self._hb_seq = 0
+        self._failing_amp: str | None = None
         self._worker_rng = stream(self.seed, "workers")
         w = scenario.octavia.workers
         self._durations = {
             "update": make_sampler(w.update, stream(self.seed, "worker:update"), base_dir),
-            "create_loadbalancer": make_sampler(
-                w.create_loadbalancer, stream(self.seed, "worker:lbcreate"), base_dir
-            ),
-            "delete_loadbalancer": make_sampler(
-                w.delete_loadbalancer, stream(self.seed, "worker:lbdelete"), base_dir
-            ),
-            "amphora_boot": make_sampler(
-                w.amphora_boot, stream(self.seed, "worker:boot"), base_dir
-            ),
+            "create_loadbalancer": make_sampler(w.create_loadbalancer, stream(self.seed, "worker:lbcreate"), base_dir),
+            "delete_loadbalancer": make_sampler(w.delete_loadbalancer, stream(self.seed, "worker:lbdelete"), base_dir),
+            "amphora_boot": make_sampler(w.amphora_boot, stream(self.seed, "worker:boot"), base_dir),
         }
-        self._fail_events: dict[int, bool] = {}
 
     # ---------------------------------------------------------------- helpers
     def _record(self, changes: Iterable[Change]) -> None:
@@ -162,45 +162,63 @@ class Simulation:
 
     def _record_initial(self) -> None:
         for obj in self.cp.objects():
-            self.timeline.set(
-                0.0, obj.type, obj.name, "provisioning_status", obj.provisioning_status
-            )
+            self.timeline.set(0.0, obj.type, obj.name, "provisioning_status", obj.provisioning_status)
             self.timeline.set(0.0, obj.type, obj.name, "operating_status", obj.operating_status)
 
-    def _new_amphora(self) -> Amphora:
+    def _live(self) -> list[Amphora]:
+        return [a for a in self.amphorae if a.alive]
+
+    def _new_amphora(self, role: str) -> Amphora:
         self._amp_seq += 1
-        role = "STANDALONE" if self.sc.loadbalancer.topology == "SINGLE" else "MASTER"
-        return Amphora(self.env, self.dp, self.timeline, self.seed, self.base_dir, role, f"amphora-{self._amp_seq}")
+        amp = Amphora(self.env, self.dp, self.timeline, self.seed, self.base_dir, role, f"amphora-{self._amp_seq}")
+        amp.sizes = self.sizes
+        self.amphorae.append(amp)
+        return amp
+
+    def _bring_up(self, amp: Amphora, *, fresh: bool, take_vip: bool) -> None:
+        """An amphora is built: HAProxy starts with the current config, heartbeats begin."""
+        amp.render(self.cp, self.lb_name, self.serving, fresh=fresh)
+        for name in self.partitioned:
+            if name in amp.servers:
+                amp.servers[name].server.set_partitioned(True)
+        now = self.env.now
+        self.timeline.set(now, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED")
+        if take_vip:
+            self._give_vip(amp)
+        else:
+            self.timeline.set(now, "amphora", amp.amp_id, "data_plane_state", "BACKUP")
+        self.hm.last_update[amp.amp_id] = now
+        self.env.process(self._heartbeats(amp))
+
+    def _give_vip(self, amp: Amphora) -> None:
+        for other in self.amphorae:
+            other.active = False
+        self.vip = amp
+        amp.take_vip()
+        state = "STANDALONE" if self.topology == "SINGLE" else "MASTER"
+        self.timeline.set(self.env.now, "amphora", amp.amp_id, "data_plane_state", state)
 
     # ---------------------------------------------------------------- set-up
     def _start_running(self) -> None:
         """A deployment that has been running: ACTIVE, HAProxy healthy, statuses settled."""
         self.cp.load_active(scenario_specs(self.sc))
-        amp = self._new_amphora()
-        amp.render(self.cp, self.lb_name, self.serving, fresh=True)
-        self.amphora = amp
+        first = self._new_amphora("STANDALONE" if self.topology == "SINGLE" else "MASTER")
+        first.render(self.cp, self.lb_name, self.serving, fresh=True)
         # the statuses the API shows are those of the last heartbeat before t=0
-        from lbsim.healthmanager import db_view
-
         view = db_view(self.cp, self.lb_name)
         assert view is not None
-        upd = update_health(
-            view, amp.heartbeat(0), heartbeat_interval=self.sc.octavia.heartbeat_interval
-        )
-        apply_update(view, upd)
+        upd = update_health(view, first.heartbeat(0), heartbeat_interval=self.sc.octavia.heartbeat_interval)
         for w in upd.writes:
             self.cp.set_operating_status(w.object_type, w.object_id, w.operating_status)
         self._record_initial()
-        self.timeline.set(0.0, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED")
-        self.hm.last_update[amp.amp_id] = 0.0
-        self.env.process(self._heartbeats(amp))
+        self._bring_up(first, fresh=True, take_vip=True)
+        if self.topology == "ACTIVE_STANDBY":
+            self._bring_up(self._new_amphora("BACKUP"), fresh=True, take_vip=False)
 
     def _start_provision(self) -> None:
         """Create the whole tree through the API at t=0 (PENDING_CREATE ... ACTIVE)."""
         resp = self.cp.create_loadbalancer_tree(scenario_specs(self.sc))
-        self.api_calls.append(
-            ApiCall(0.0, "create", "loadbalancer", self.lb_name, resp.code, resp.message)
-        )
+        self.api_calls.append(ApiCall(0.0, "create", "loadbalancer", self.lb_name, resp.code, resp.message))
         self._record(resp.changes)
         if resp.job is not None:
             self._run_job(resp.job, fail=False)
@@ -212,7 +230,9 @@ class Simulation:
         yield self.env.timeout(phase)
         while amp.alive:
             self._hb_seq += 1
-            self.hm.process(amp.amp_id, amp.heartbeat(self._hb_seq))
+            hb = amp.heartbeat(self._hb_seq)
+            self.hm.process(amp.amp_id, hb)
+            self.hm.update_stats(amp.amp_id, hb)
             yield self.env.timeout(interval)
 
     def _traffic(self, i: int, src: m.TrafficSource) -> None:
@@ -235,7 +255,6 @@ class Simulation:
         duration = self.sc.duration
         trace_rows = trace
         row = [0]
-
         env = self.env
         fast = env.fast
         seq = env.fast_seq
@@ -250,17 +269,15 @@ class Simulation:
                 k = pos[0]
                 if k >= len(picks):
                     picks[:] = crng.integers(0, n_addr, 4096).tolist()
-                    ports[:] = crng.integers(
-                        EPHEMERAL_PORTS[0], EPHEMERAL_PORTS[1] + 1, 4096
-                    ).tolist()
+                    ports[:] = crng.integers(EPHEMERAL_PORTS[0], EPHEMERAL_PORTS[1] + 1, 4096).tolist()
                     k = 0
                 pos[0] = k + 1
                 client = addrs[picks[k]]
                 port = ports[k]
             fe = dp.frontends.get(listener)
-            if fe is None:
+            if fe is None or not dp.vip_up:
                 now = env._now
-                dp.finish((now, client, port, None, -1, now, None, 0), -1, "connect", release=False)
+                dp.finish((now, client, port, None, -1, now, None, 0, False), -1, OUT_CONNECT, release=False)
             else:
                 dp.arrive(fe, client, port)
             g = gap()
@@ -273,37 +290,146 @@ class Simulation:
         if g0 is not None and g0 <= duration:
             env.call_later(g0, fire)
 
+    def _sampler(self) -> Generator[simpy.Event, Any, None]:
+        while True:
+            self.dp.sample()
+            yield self.env.timeout(1.0)
+
     # ---------------------------------------------------------------- events
     def _schedule_events(self) -> None:
         for ev in sorted(self.sc.events, key=lambda e: e.at):
             self.env.call_first(ev.at, self._apply_event, ev)
+        for fl in self.sc.failures:
+            names = fl.members or [
+                mem.name for p in self.sc.loadbalancer.pools if p.name == fl.pool for mem in p.members
+            ]
+            for name in names:
+                self.env.process(self._stochastic(name, fl))
 
     def _apply_event(self, ev: Any, _b: Any = None) -> None:
         if isinstance(ev, m.MemberEvent):
-            self._member_behaviour(ev)
+            self._member_event(ev)
         elif isinstance(ev, m.ApiEvent):
             self._api(ev)
         elif isinstance(ev, m.AmphoraEvent):
             self._amphora_fail(ev)
+        elif isinstance(ev, m.NetworkEvent):
+            self._network(ev)
 
-    def _member_behaviour(self, ev: m.MemberEvent) -> None:
-        now = self.env.now
-        spec = self.serving.get(ev.member)
-        if spec is not None:
-            self.serving[ev.member] = spec.model_copy(
-                update={"behaviour": ev.behaviour, "status": ev.status, "factor": ev.factor}
+    def _set_member(
+        self,
+        name: str,
+        behaviour: str,
+        *,
+        status: int = 500,
+        factor: float = 10.0,
+        port: str = "both",
+        fraction: float = 0.0,
+        fault: str = "refuse",
+    ) -> None:
+        """Change a member's behaviour, now and for amphorae built later."""
+        spec = self.serving.get(name)
+        if spec is not None and port == "both" and behaviour != "partial":
+            self.serving[name] = spec.model_copy(update={"behaviour": behaviour, "status": status, "factor": factor})
+        server = self.dp.server_by_name.get(name)
+        if server is not None:
+            server.set_behaviour(behaviour, status, factor, port=port, fraction=fraction, fault=fault)
+
+    def _open_fault(self, kind: str, target: str, members: tuple[str, ...]) -> FaultRecord:
+        f = FaultRecord(kind, target, self.env.now, members)
+        f._base = self._fault_counts(f)
+        self.faults.append(f)
+        return f
+
+    def _close_fault(self, f: FaultRecord) -> None:
+        if f.end is not None:
+            return
+        f.end = self.env.now
+        failed, slowed = self._fault_counts(f)
+        f.failed = failed - f._base[0]
+        f.slowed = slowed - f._base[1]
+
+    def _fault_counts(self, f: FaultRecord) -> tuple[int, int]:
+        if not f.members:  # amphora: connections lost
+            return self.dp.connect_errors, 0
+        servers = [self.dp.server_by_name[n] for n in f.members if n in self.dp.server_by_name]
+        return sum(s.failed for s in servers), sum(s.slowed for s in servers)
+
+    def _close_member_faults(self, name: str) -> None:
+        for f in self.faults:
+            if f.end is None and f.members == (name,) and f.kind.startswith("member_"):
+                self._close_fault(f)
+
+    def _member_event(self, ev: m.MemberEvent) -> None:
+        name = ev.member
+        self._member_gen[name] = self._member_gen.get(name, 0) + 1  # ends a running flap
+        self._close_member_faults(name)
+        if ev.behaviour == "flap":
+            self._open_fault("member_flap", name, (name,))
+            self.env.process(self._flap(ev, self._member_gen[name]))
+            return
+        if ev.behaviour == "partial":
+            self._set_member(
+                name,
+                "partial",
+                status=ev.status,
+                factor=ev.factor,
+                port=ev.port,
+                fraction=ev.fraction or 0.0,
+                fault=ev.fault,
             )
-        if self.amphora is not None and ev.member in self.amphora.servers:
-            self.amphora.servers[ev.member].server.set_behaviour(ev.behaviour, ev.status, ev.factor)
-        if ev.behaviour == "healthy":
-            for f in self.faults:
-                if f.target == ev.member and f.recovered is None:
-                    f.recovered = now
         else:
+            self._set_member(name, ev.behaviour, status=ev.status, factor=ev.factor, port=ev.port)
+        if ev.behaviour != "healthy":
+            suffix = "" if ev.port == "both" else f"_{ev.port}"
+            self._open_fault(f"member_{ev.behaviour}{suffix}", name, (name,))
+
+    def _flap(self, ev: m.MemberEvent, gen: int) -> Generator[simpy.Event, Any, None]:
+        """Alternate the fault and health: faulty for duty·period of every period."""
+        assert ev.period is not None
+        end = ev.until if ev.until is not None else self.sc.duration
+        name = ev.member
+        while self.env.now < end and self._member_gen.get(name) == gen:
+            self._set_member(name, ev.fault, status=ev.status, factor=ev.factor, port=ev.port)
+            yield self.env.timeout(min(ev.period * ev.duty, max(0.0, end - self.env.now)))
+            if self._member_gen.get(name) != gen:
+                return
+            self._set_member(name, "healthy", port=ev.port)
+            if self.env.now >= end:
+                break
+            yield self.env.timeout(ev.period * (1 - ev.duty))
+        if self._member_gen.get(name) == gen:
+            self._set_member(name, "healthy", port=ev.port)
+            self._close_member_faults(name)
+
+    def _stochastic(self, name: str, fl: m.StochasticFailures) -> Generator[simpy.Event, Any, None]:
+        """Independent up/down cycles of one member: up ~ mttf, down ~ mttr."""
+        up = make_sampler(fl.mttf, stream(self.seed, f"mttf:{name}"), self.base_dir)
+        down = make_sampler(fl.mttr, stream(self.seed, f"mttr:{name}"), self.base_dir)
+        while True:
+            yield self.env.timeout(up())
+            self._set_member(name, fl.fault)
+            f = self._open_fault(f"stochastic_{fl.fault}", name, (name,))
+            yield self.env.timeout(down())
+            self._set_member(name, "healthy")
+            self._close_fault(f)
+
+    def _network(self, ev: m.NetworkEvent) -> None:
+        names = tuple(ev.members) if ev.members is not None else tuple(self.dp.server_by_name) or tuple(self.serving)
+        if ev.network == "partition":
+            self.partitioned.update(names)
+            for n in names:
+                if n in self.dp.server_by_name:
+                    self.dp.server_by_name[n].set_partitioned(True)
+            self._open_fault("partition", ",".join(names), names)
+        else:
+            self.partitioned.difference_update(names)
+            for n in names:
+                if n in self.dp.server_by_name:
+                    self.dp.server_by_name[n].set_partitioned(False)
             for f in self.faults:
-                if f.target == ev.member and f.recovered is None:
-                    f.recovered = now
-            self.faults.append(FaultRecord(f"member_{ev.behaviour}", ev.member, now))
+                if f.kind == "partition" and f.end is None and set(f.members) <= set(names):
+                    self._close_fault(f)
 
     def _api(self, ev: m.ApiEvent) -> None:
         kind, name = ev.target
@@ -313,14 +439,15 @@ class Simulation:
                 pv = getattr(ev, parent)
                 if pv is not None and parent != kind:
                     body.setdefault(parent, pv)
-            if kind == "member":
-                self.serving[name] = m.Member.model_validate({"name": name, **ev.set})
         resp = self.cp.request(ev.api, kind, name, body, cascade=ev.cascade)
         self.api_calls.append(ApiCall(self.env.now, ev.api, kind, name, resp.code, resp.message))
         self._record(resp.changes)
+        if resp.ok and ev.api == "create" and kind == "member":
+            self.serving[name] = m.Member.model_validate({"name": name, **ev.set})
         if resp.job is not None:
             self._run_job(resp.job, fail=ev.fail)
 
+    # ---------------------------------------------------------------- workers
     def _duration_for(self, job: Job) -> float:
         if job.object_type == "loadbalancer":
             if job.op == "create":
@@ -328,6 +455,7 @@ class Simulation:
             if job.op == "delete":
                 return self._durations["delete_loadbalancer"]()
             if job.op == "failover":
+                # build the replacement first (boot), then push configs and reload
                 return self._durations["amphora_boot"]() + self._durations["update"]()
         return self._durations["update"]()
 
@@ -339,73 +467,108 @@ class Simulation:
 
     def _job_done(self, job: Job, fail: bool) -> None:
         success = not fail
-        if job.op == "failover" and success:
-            self._replace_amphora()
-        changes = self.cp.complete(job, success)
-        self._record(changes)
+        if job.op == "failover" and job.object_type == "loadbalancer":
+            self._failover_done(job, success)
+            self._record(self.cp.complete(job, success))
+            return
+        self._record(self.cp.complete(job, success))
         if not success:
-            if job.op == "failover" and self.amphora is not None and not self.amphora.alive:
-                self.timeline.set(
-                    self.env.now, "amphora", self.amphora.amp_id, "provisioning_status", "ERROR"
-                )
             return
         lb = self.cp.get("loadbalancer", self.lb_name)
         if lb is None or lb.provisioning_status == "DELETED":
-            if self.amphora is not None:
-                self.amphora.alive = False
-                self.dp.frontends = {}
+            for amp in self._live():
+                self._kill(amp, "DELETED")
+            self.dp.frontends = {}
             return
-        if self.amphora is None:  # first build (provisioning from nothing)
-            amp = self._new_amphora()
-            self.amphora = amp
-            amp.render(self.cp, self.lb_name, self.serving, fresh=False)
-            self.timeline.set(
-                self.env.now, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED"
+        if not self.amphorae:  # first build (provisioning from nothing)
+            self._bring_up(
+                self._new_amphora("STANDALONE" if self.topology == "SINGLE" else "MASTER"), fresh=False, take_vip=True
             )
-            self.hm.last_update[amp.amp_id] = self.env.now
-            self.env.process(self._heartbeats(amp))
-        else:
-            self.amphora.render(self.cp, self.lb_name, self.serving, fresh=False)
+            if self.topology == "ACTIVE_STANDBY":
+                self._bring_up(self._new_amphora("BACKUP"), fresh=False, take_vip=False)
+            return
+        for amp in self._live():  # the config push: every amphora reloads
+            amp.render(self.cp, self.lb_name, self.serving, fresh=False)
 
     # ---------------------------------------------------------------- amphorae
-    def _amphora_fail(self, ev: m.AmphoraEvent) -> None:
-        amp = self.amphora
-        if amp is None or not amp.alive:
-            return
+    def _kill(self, amp: Amphora, status: str | None = None) -> None:
         amp.alive = False
+        amp.active = False
+        now = self.env.now
+        self.timeline.set(now, "amphora", amp.amp_id, "data_plane_state", "FAILED" if status is None else status)
+        if status is not None:
+            self.timeline.set(now, "amphora", amp.amp_id, "provisioning_status", status)
+
+    def _amphora_fail(self, ev: m.AmphoraEvent) -> None:
+        """The amphora in the given role dies: its heartbeats and its HAProxy stop."""
+        live = self._live()
+        if ev.amphora in ("STANDALONE", "MASTER"):
+            targets = [a for a in live if a is self.vip]
+        else:
+            targets = [a for a in live if a is not self.vip]
+        if not targets:
+            return
+        amp = targets[0]
+        held_vip = amp is self.vip
+        self._kill(amp)
+        self._open_fault("amphora_fail", f"{amp.amp_id} ({ev.amphora})", ())
+        if not held_vip:
+            return
+        self.vip = None
         self.dp.vip_up = False
-        self.faults.append(FaultRecord("amphora_fail", amp.amp_id, self.env.now))
+        self.dp.drop_frontends()
+        for fe in amp.rendered.listeners.values():
+            fe.alive = False  # connections through it are cut
+        peers = self._live()
+        if peers:
+            # keepalived: the backup claims the VIP once the master's adverts are missed
+            # for 3 advert intervals plus its skew ((256 - priority) / 256 s per interval)
+            adv = self.sc.octavia.vrrp_advert_int
+            takeover = 3 * adv + (256 - 90) / 256 * adv
+            self.env.call_first(takeover, self._vrrp_takeover, peers[0])
+
+    def _vrrp_takeover(self, amp: Amphora, _b: Any = None) -> None:
+        if amp.alive and self.vip is None:
+            self._give_vip(amp)
+            self.dp.vip_up = True
 
     def _failover(self, amp_id: str, job: Job) -> None:
+        """Health manager: a stale amphora is being replaced."""
+        self._failing_amp = amp_id
         self.timeline.set(self.env.now, "amphora", amp_id, "provisioning_status", "PENDING_DELETE")
         self._run_job(job, fail=False)
 
-    def _replace_amphora(self) -> None:
-        old = self.amphora
-        if old is not None:
-            old.alive = False
+    def _failover_done(self, job: Job, success: bool) -> None:
+        now = self.env.now
+        if job.source == "health_manager":
+            targets = [a for a in self.amphorae if a.amp_id == self._failing_amp]
+        else:  # operator failover: every amphora is rebuilt in turn
+            targets = list(self._live())
+        self._failing_amp = None
+        if not success:
+            for amp in targets:
+                self.hm.busy.discard(amp.amp_id)
+                if not amp.alive:
+                    self.timeline.set(now, "amphora", amp.amp_id, "provisioning_status", "ERROR")
+            return
+        for old in targets:
+            had_vip = old is self.vip or (self.vip is None and not any(a is self.vip for a in self._live()))
+            role = old.role
+            if old.alive:
+                self._kill(old, "DELETED")
+            else:
+                self.timeline.set(now, "amphora", old.amp_id, "provisioning_status", "DELETED")
             self.hm.forget(old.amp_id)
-            self.timeline.set(self.env.now, "amphora", old.amp_id, "provisioning_status", "DELETED")
-        amp = self._new_amphora()
-        # the new amphora starts HAProxy from scratch (h = rise), with the members' behaviour
-        amp.render(self.cp, self.lb_name, self.serving, fresh=False)
-        for name, st in amp.servers.items():
-            st.server.set_behaviour(
-                self.serving[name].behaviour, self.serving[name].status, self.serving[name].factor
-            )
-        self.amphora = amp
-        self.dp.vip_up = True
-        self.timeline.set(self.env.now, "amphora", amp.amp_id, "provisioning_status", "ALLOCATED")
-        self.hm.last_update[amp.amp_id] = self.env.now
-        self.env.process(self._heartbeats(amp))
+            if old is self.vip:
+                self.vip = None
+            new = self._new_amphora(role if self.topology == "SINGLE" else ("MASTER" if had_vip else "BACKUP"))
+            self._bring_up(new, fresh=False, take_vip=self.vip is None and had_vip)
+            if self.vip is None:
+                self._give_vip(new)
+        self.dp.vip_up = self.vip is not None
         for f in self.faults:
-            if f.kind == "amphora_fail" and f.recovered is None:
-                f.recovered = self.env.now
-
-    def _sampler(self) -> Generator[simpy.Event, Any, None]:
-        while True:
-            self.dp.sample()
-            yield self.env.timeout(1.0)
+            if f.kind == "amphora_fail" and f.end is None:
+                self._close_fault(f)
 
     # ---------------------------------------------------------------- run
     def run(self, progress: ProgressFn | None = None, steps: int = 100) -> RawRun:
@@ -427,11 +590,11 @@ class Simulation:
                 self.env.run(until=duration * k / steps)
                 progress(k / steps)
         self.dp.latency.flush()
+        for f in self.faults:  # faults still open at the end: count what they cost so far
+            if f.end is None:
+                failed, slowed = self._fault_counts(f)
+                f.failed, f.slowed = failed - f._base[0], slowed - f._base[1]
         names = [s.name for s in self.dp.servers]
-        pools = []
-        for s in self.dp.servers:
-            spec = self._pool_of(s.name)
-            pools.append(spec)
         return RawRun(
             scenario=self.sc,
             seed=self.seed,
@@ -441,9 +604,10 @@ class Simulation:
             api_calls=self.api_calls,
             faults=self.faults,
             member_names=names,
-            member_pools=pools,
+            member_pools=[self._pool_of(n) for n in names],
             duration=duration,
             heartbeats=self.hm.processed,
+            stats_rows=self.hm.stats_rows,
         )
 
     def _pool_of(self, member: str) -> str:

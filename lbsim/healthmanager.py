@@ -75,6 +75,10 @@ class HealthManager:
         self.busy: set[str] = set()
         self.on_failover: Callable[[str, Job], None] | None = None
         self.processed = 0
+        #: one row per (listener, amphora) as Octavia's listener_statistics table
+        self.stats: dict[tuple[str, str], list[int]] = {}
+        #: history: (time, listener, amphora, bytes_in, bytes_out, active, total, request_errors)
+        self.stats_rows: list[tuple[Any, ...]] = []
 
     def process(self, amphora_id: str, heartbeat: dict[str, Any]) -> HealthUpdate | None:
         """Handle one heartbeat now: refresh the amphora's health row, write statuses."""
@@ -85,11 +89,26 @@ class HealthManager:
         if update.refresh_amphora:
             self.last_update[amphora_id] = self.env.now
         for w in update.writes:
-            self.record(
-                self.cp.set_operating_status(w.object_type, w.object_id, w.operating_status)
-            )
+            self.record(self.cp.set_operating_status(w.object_type, w.object_id, w.operating_status))
         self.processed += 1
         return update
+
+    def update_stats(self, amphora_id: str, heartbeat: dict[str, Any]) -> None:
+        """Add a heartbeat's v3 deltas to the listener statistics (§6.2).
+
+        Counters (bytes in/out, total connections, request errors) are incremented by
+        the deltas; active connections are overwritten by the current gauge.
+        """
+        now = self.env.now
+        for listener, entry in heartbeat.get("listeners", {}).items():
+            st = entry.get("stats", {})
+            row = self.stats.setdefault((listener, amphora_id), [0, 0, 0, 0, 0])
+            row[0] += int(st.get("rx", 0))
+            row[1] += int(st.get("tx", 0))
+            row[2] = int(st.get("conns", 0))
+            row[3] += int(st.get("totconns", 0))
+            row[4] += int(st.get("ereq", 0))
+            self.stats_rows.append((now, listener, amphora_id, *row))
 
     def forget(self, amphora_id: str) -> None:
         """The amphora was deleted: its health row goes away."""
@@ -107,9 +126,7 @@ class HealthManager:
                 continue
             if s.failover_threshold is not None and len(stale) >= s.failover_threshold:
                 for amp in stale:
-                    self.timeline.set(
-                        self.env.now, "amphora", amp, "provisioning_status", "FAILOVER_STOPPED"
-                    )
+                    self.timeline.set(self.env.now, "amphora", amp, "provisioning_status", "FAILOVER_STOPPED")
                 continue
             amp = stale[0]
             job, changes = self.cp.lock_for_failover(self.lb_name)

@@ -198,8 +198,7 @@ class HealthMonitor(_Strict):
     def _codes(cls, v: str | None) -> str | None:
         if v is not None and not _EXPECTED_CODES.match(v.strip()):
             raise ValueError(
-                "expected a comma-separated list of 3-digit codes ('200' or '200, 202') "
-                "or one range ('200-204')"
+                "expected a comma-separated list of 3-digit codes ('200' or '200, 202') or one range ('200-204')"
             )
         return v
 
@@ -211,9 +210,7 @@ class HealthMonitor(_Strict):
     def _http_only_options(cls, v: Any, info: ValidationInfo) -> Any:
         typ = info.data.get("type")
         if v is not None and typ is not None and typ not in ("HTTP", "HTTPS"):
-            raise ValueError(
-                f"'{info.field_name}' is only valid for HTTP and HTTPS monitors (type is {typ})"
-            )
+            raise ValueError(f"'{info.field_name}' is only valid for HTTP and HTTPS monitors (type is {typ})")
         return v
 
     @field_validator("domain_name")
@@ -318,12 +315,26 @@ class Listener(_Strict):
     default_tls_container_ref: str | None = None
 
 
+class Flavor(_Strict):
+    """The amphora's capacity (lbsim): CPUs and what one CPU handles.
+
+    Each new connection costs ``1 / requests_per_second_per_vcpu`` seconds of one vCPU
+    before HAProxy dispatches it, so an overloaded amphora adds latency; connections
+    beyond ``max_connections`` (queued or active) are dropped (``connect`` errors).
+    """
+
+    vcpus: Annotated[int, Field(ge=1, le=256)] = 1
+    requests_per_second_per_vcpu: PosFloat = 20000.0
+    max_connections: Annotated[int, Field(ge=1)] | None = None
+
+
 class LoadBalancer(_Strict):
     """The load balancer with its listeners and pools (a fully populated tree)."""
 
     name: Name
     admin_state_up: bool = True
     topology: Literal["SINGLE", "ACTIVE_STANDBY"] = "SINGLE"
+    flavor: Flavor | None = None
     vip_address: str | None = None
     listeners: list[Listener] = Field(default_factory=list)
     pools: list[Pool] = Field(default_factory=list)
@@ -408,9 +419,7 @@ class Trace(_Strict):
     file: str
 
 
-Arrival = Annotated[
-    Poisson | ConstantRate | Profile | Mmpp | Trace, Field(discriminator="process")
-]
+Arrival = Annotated[Poisson | ConstantRate | Profile | Mmpp | Trace, Field(discriminator="process")]
 
 
 class Clients(_Strict):
@@ -435,6 +444,28 @@ class TrafficSource(_Strict):
     listener: Name
     arrival: Arrival
     clients: Clients = Field(default_factory=Clients)
+    request_bytes: Annotated[int, Field(ge=0)] = Field(default=300, description="bytes in per request (stats)")
+    response_bytes: Annotated[int, Field(ge=0)] = Field(default=3000, description="bytes out per response (stats)")
+
+
+class StochasticFailures(_Strict):
+    """Random member failures: up for a time drawn from ``mttf``, down for ``mttr``.
+
+    Applies to the named ``members``, or to every member of ``pool``, each with its own
+    independent up/down cycle; while down a member behaves as ``fault``.
+    """
+
+    members: list[Name] | None = None
+    pool: Name | None = None
+    mttf: Distribution
+    mttr: Distribution
+    fault: Fault = "refuse"
+
+    @model_validator(mode="after")
+    def _target(self) -> StochasticFailures:
+        if (self.members is None) == (self.pool is None):
+            raise ValueError("give exactly one of 'members' or 'pool'")
+        return self
 
 
 # --------------------------------------------------------------------------------------
@@ -442,14 +473,55 @@ class TrafficSource(_Strict):
 # --------------------------------------------------------------------------------------
 
 
+Fault = Literal["refuse", "hang", "error", "slow"]
+
+
 class MemberEvent(_Strict):
-    """A change of a member's behaviour (fault injection)."""
+    """A change of a member's behaviour (fault injection).
+
+    Besides the contract's behaviours, lbsim knows ``flap`` (alternating ``fault`` and
+    healthy: faulty for ``duty`` of every ``period`` seconds, until ``until``) and
+    ``partial`` (a ``fraction`` of requests and checks meet ``fault``, the rest are
+    served). ``port`` limits the change to the traffic port or to the health-check
+    port (the member's ``monitor_port``), for a health endpoint that disagrees with
+    the service.
+    """
 
     at: NonNegTime
     member: Name
-    behaviour: Literal["healthy", "refuse", "hang", "error", "slow"]
+    behaviour: Literal["healthy", "refuse", "hang", "error", "slow", "flap", "partial"]
     status: Annotated[int, Field(ge=100, le=599)] = 500
     factor: PosFloat = 10.0
+    port: Literal["both", "traffic", "monitor"] = "both"
+    fault: Fault = "refuse"
+    period: PosFloat | None = None
+    duty: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    until: NonNegTime | None = None
+    fraction: Annotated[float, Field(ge=0, le=1)] | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> MemberEvent:
+        if self.behaviour == "flap" and self.period is None:
+            raise ValueError("a 'flap' needs 'period' (seconds for one faulty + healthy cycle)")
+        if self.behaviour == "partial" and self.fraction is None:
+            raise ValueError("a 'partial' failure needs 'fraction' (share of requests that fail)")
+        if self.behaviour not in ("flap", "partial") and (
+            self.period is not None or self.fraction is not None or self.until is not None
+        ):
+            raise ValueError("'period', 'until' and 'fraction' only go with 'flap' or 'partial'")
+        return self
+
+
+class NetworkEvent(_Strict):
+    """A partition of the network between the amphorae and some members, or its end.
+
+    While partitioned, connections and health checks to those members time out (no
+    answer at all) instead of being refused.
+    """
+
+    at: NonNegTime
+    network: Literal["partition", "heal"]
+    members: list[Name] | None = Field(default=None, description="omitted: every member")
 
 
 class ApiEvent(_Strict):
@@ -478,9 +550,7 @@ class ApiEvent(_Strict):
     @model_validator(mode="after")
     def _has_target(self) -> ApiEvent:
         named = [
-            k
-            for k in ("loadbalancer", "listener", "pool", "member", "healthmonitor")
-            if getattr(self, k) is not None
+            k for k in ("loadbalancer", "listener", "pool", "member", "healthmonitor") if getattr(self, k) is not None
         ]
         if not named:
             raise ValueError("name the object: loadbalancer, listener, pool, member or healthmonitor")
@@ -503,10 +573,17 @@ def _event_kind(v: Any) -> str | None:
             return "api"
         if "amphora" in v:
             return "amphora"
+        if "network" in v:
+            return "network"
         if "member" in v:
             return "member"
         return None
-    for kind, cls in (("api", ApiEvent), ("amphora", AmphoraEvent), ("member", MemberEvent)):
+    for kind, cls in (
+        ("api", ApiEvent),
+        ("amphora", AmphoraEvent),
+        ("network", NetworkEvent),
+        ("member", MemberEvent),
+    ):
         if isinstance(v, cls):
             return kind
     return None
@@ -515,11 +592,12 @@ def _event_kind(v: Any) -> str | None:
 Event = Annotated[
     Annotated[ApiEvent, Tag("api")]
     | Annotated[AmphoraEvent, Tag("amphora")]
+    | Annotated[NetworkEvent, Tag("network")]
     | Annotated[MemberEvent, Tag("member")],
     Discriminator(
         _event_kind,
         custom_error_type="event_kind",
-        custom_error_message="an event needs 'api', 'amphora' or 'member' (with 'behaviour')",
+        custom_error_message="an event needs 'api', 'amphora', 'network' or 'member' (with 'behaviour')",
     ),
 ]
 
@@ -550,17 +628,13 @@ class Expectation(_Strict):
     def _shape(self) -> Expectation:
         named = [k for k in OBJECT_TYPES[:5] if getattr(self, k) is not None]
         if len(named) != 1:
-            raise ValueError(
-                "name exactly one object: loadbalancer, listener, pool, member or healthmonitor"
-            )
+            raise ValueError("name exactly one object: loadbalancer, listener, pool, member or healthmonitor")
         if (self.at is None) == (self.within is None):
             raise ValueError("give exactly one of 'at' or 'within: [t0, t1]'")
         if self.within is not None and self.within[1] < self.within[0]:
             raise ValueError("within: [t0, t1] needs t0 <= t1")
         given = [
-            f
-            for f in ("operating_status", "provisioning_status", "data_plane_state")
-            if getattr(self, f) is not None
+            f for f in ("operating_status", "provisioning_status", "data_plane_state") if getattr(self, f) is not None
         ]
         if self.transition is not None:
             if given:
@@ -568,9 +642,7 @@ class Expectation(_Strict):
             if self.within is None:
                 raise ValueError("a 'transition' expectation needs 'within: [t0, t1]'")
         elif len(given) != 1:
-            raise ValueError(
-                "give exactly one of operating_status, provisioning_status, data_plane_state"
-            )
+            raise ValueError("give exactly one of operating_status, provisioning_status, data_plane_state")
         return self
 
     @property
@@ -621,6 +693,7 @@ class Scenario(_Strict):
     loadbalancer: LoadBalancer
     traffic: list[TrafficSource] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
+    failures: list[StochasticFailures] = Field(default_factory=list)
     expect: list[Expectation] = Field(default_factory=list)
 
     @field_validator("warmup")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -116,24 +117,37 @@ def latency_cdf_points(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def latency_cdf(
-    hists: Mapping[str, np.ndarray], *, ax: Axes | None = None, title: str = "Latency CDF", tail: bool = False
+    hists: Mapping[str, np.ndarray], *, ax: Axes | None = None, title: str = "Latency CDF", tail: bool | None = None
 ) -> Figure:
     """CDFs of latency histograms (one line per label) on a log time axis.
 
-    With ``tail`` the y axis shows the complementary CDF (1 - F) on a log scale, which
-    makes p99 and beyond readable.
+    By default two panels: the CDF, and the tail (1 - F, log scale) where p99 and beyond
+    are readable. ``tail=False`` or ``True`` draws only one of them (into ``ax`` if given).
+    The time axis starts at the 0.1 % quantile of the fastest series.
     """
+    if tail is None and ax is None:
+        fig = Figure(figsize=(11, 4), dpi=100, layout="constrained")
+        a1, a2 = fig.subplots(1, 2)
+        latency_cdf(hists, ax=a1, title=title, tail=False)
+        latency_cdf(hists, ax=a2, title="Tail: fraction of requests slower than", tail=True)
+        return fig
     fig, ax = _fig_ax(ax, (7, 4))
+    left = math.inf
     for i, (label, hist) in enumerate(hists.items()):
         x, f = latency_cdf_points(hist)
         if len(x) == 0:
             continue
-        y = np.clip(1.0 - f, 1e-9, 1.0) if tail else f
+        left = min(left, float(x[np.searchsorted(f, 0.001)]))
+        y = np.clip(1.0 - f, 1e-6, 1.0) if tail else f
         ax.step(x, y, where="post", label=str(label), color=SERIES_COLOURS[i % len(SERIES_COLOURS)])
     ax.set_xscale("log")
+    if math.isfinite(left):
+        ax.set_xlim(left=left / 1.5)
     if tail:
         ax.set_yscale("log")
         ax.set_ylabel("fraction slower than")
+        for q in (0.05, 0.01):
+            ax.axhline(q, color="#bbbbbb", linewidth=0.7, linestyle=":")
     else:
         ax.set_ylabel("fraction of requests")
         for q in (0.5, 0.95, 0.99):
@@ -324,6 +338,14 @@ def throughput(
     return fig
 
 
+def _legend_name(value: str) -> str:
+    if value.startswith("UP "):
+        return "UP n/m (failing checks)"
+    if value.startswith("DOWN "):
+        return "DOWN n/m (passing checks)"
+    return value or "(none)"
+
+
 def _objects_in(transitions: pd.DataFrame) -> list[tuple[str, str]]:
     seen = list(dict.fromkeys(zip(transitions["object_type"], transitions["name"], strict=True)))
     return sorted(seen, key=lambda o: (OBJECT_ORDER.index(o[0]) if o[0] in OBJECT_ORDER else 99, seen.index(o)))
@@ -372,7 +394,13 @@ def status_timeline(
         ax.axvline(at, color=colour, linestyle="--", linewidth=0.8)
     ax.set_xlabel("simulated time [s]")
     ax.set_title(title)
-    handles = [Patch(facecolor=c, edgecolor="#999999", label=v or "(none)") for v, c in used.items()]
+    by_colour: dict[str, list[str]] = {}
+    for v, c in used.items():
+        by_colour.setdefault(c, []).append(_legend_name(v))
+    handles = [
+        Patch(facecolor=c, edgecolor="#999999", label=" / ".join(dict.fromkeys(names)))
+        for c, names in by_colour.items()
+    ]
     if handles:
         fig.legend(handles=handles, loc="outside right upper", fontsize=7, title="status")
     return fig

@@ -65,6 +65,7 @@ class RunResult:
     api_calls: pd.DataFrame
     scenario_yaml: str = ""
     requests: pd.DataFrame | None = None
+    stats: pd.DataFrame | None = None
 
     @property
     def passed(self) -> bool:
@@ -90,6 +91,8 @@ class RunResult:
             self.incidents.to_csv(tmp / "incidents.csv", index=False, lineterminator="\n")
             self.timeseries.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
             self.api_calls.to_csv(tmp / "api.csv", index=False, lineterminator="\n")
+            if self.stats is not None:
+                self.stats.to_csv(tmp / "stats.csv", index=False, lineterminator="\n")
             (tmp / "scenario.yaml").write_text(self.scenario_yaml, encoding="utf-8")
             if self.requests is not None:
                 self.requests.to_parquet(tmp / "requests.parquet", index=False)
@@ -117,6 +120,7 @@ class RunResult:
             api_calls=pd.read_csv(folder / "api.csv", keep_default_na=False),
             scenario_yaml=(folder / "scenario.yaml").read_text() if (folder / "scenario.yaml").exists() else "",
             requests=pd.read_parquet(req) if req.exists() else None,
+            stats=pd.read_csv(folder / "stats.csv") if (folder / "stats.csv").exists() else None,
         )
 
 
@@ -338,6 +342,7 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
         api,
         scenario_yaml,
         requests,
+        pd.DataFrame(raw.stats_rows, columns=STATS_COLUMNS),
     )
 
 
@@ -350,29 +355,127 @@ def _ip(value: Any) -> str:
         return str(value)
 
 
+def _first(changes: Any, lo: float, hi: float, pred: Any) -> float | None:
+    for c in changes:
+        if lo <= c.time <= hi and pred(c.new):
+            return float(c.time)
+    return None
+
+
+def _back_from_error(tl: Timeline, name: str, api: float, end: float, horizon: float) -> float | None:
+    """When a member's API status last left ERROR for good, after the fault ended."""
+    if tl.value_at("member", name, "operating_status", end) != "ERROR":
+        lefts = [
+            c.time for c in tl.changes("member", name, "operating_status") if api <= c.time <= end and c.old == "ERROR"
+        ]
+        return max(lefts) if lefts else None
+    return _first(tl.changes("member", name, "operating_status"), end, horizon, lambda v: v != "ERROR")
+
+
+def _detection_budget(raw: RawRun, members: tuple[str, ...]) -> float:
+    """How long after a fault ends HAProxy may still be noticing it (fall checks)."""
+    budget = 0.0
+    for p in raw.scenario.loadbalancer.pools:
+        hm = p.healthmonitor
+        if hm is not None and any(mem.name in members for mem in p.members):
+            budget = max(budget, hm.max_retries_down * (hm.delay + max(hm.timeout, 1)))
+    return budget
+
+
 def incident_frame(raw: RawRun) -> pd.DataFrame:
-    """One row per injected fault: when it happened, was seen by HAProxy and the API, ended."""
+    """One row per injected fault: when it happened, HAProxy noticed, the API showed it, it ended.
+
+    * member faults and partitions: *detected* is the first ``DOWN`` of an affected
+      member in HAProxy, *API-visible* the first member ``ERROR`` after it, *recovered*
+      the first operating status after the fault ended that is no longer ERROR (or the
+      end of the fault, when it was never noticed);
+    * amphora failures: *detected* is when the data plane reacted (the standby took the
+      VIP, ACTIVE_STANDBY) or else when the health manager started the failover;
+      *API-visible* the load balancer going PENDING_UPDATE; *recovered* its return to
+      ACTIVE after the replacement amphora was built.
+    ``requests_failed`` / ``requests_slowed`` count requests that failed, or were retried
+    or served slowly, because of the fault while it lasted.
+    """
     rows = []
     tl = raw.timeline
+    hb = raw.scenario.octavia.heartbeat_interval
+    lb = raw.scenario.loadbalancer.name
     for f in raw.faults:
-        end = f.recovered if f.recovered is not None else math.inf
-        detected = api = None
-        if f.kind.startswith("member_"):
-            for c in tl.changes("member", f.target, "data_plane_state"):
-                if f.time <= c.time <= end and c.new.startswith("DOWN"):
-                    detected = c.time
-                    break
-            for c in tl.changes("member", f.target, "operating_status"):
-                if f.time <= c.time <= end + raw.scenario.octavia.heartbeat_interval and c.new == "ERROR":
-                    api = c.time
-                    break
-        elif f.kind == "amphora_fail":
-            for c in tl.changes("loadbalancer", raw.scenario.loadbalancer.name, "provisioning_status"):
-                if c.time >= f.time and c.new == "PENDING_UPDATE":
-                    detected = api = c.time
-                    break
-        rows.append([f.kind, f.target, f.time, detected, api, f.recovered, None, None])
+        end = f.end if f.end is not None else raw.duration
+        detected = api = recovered = None
+        if f.members:
+            limit = end + _detection_budget(raw, f.members) + hb
+            downs = [
+                t
+                for name in f.members
+                if (
+                    t := _first(
+                        tl.changes("member", name, "data_plane_state"), f.time, limit, lambda v: v.startswith("DOWN")
+                    )
+                )
+                is not None
+            ]
+            detected = min(downs) if downs else None
+            if detected is not None:
+                errs = [
+                    t
+                    for name in f.members
+                    if (
+                        t := _first(
+                            tl.changes("member", name, "operating_status"), detected, limit + hb, lambda v: v == "ERROR"
+                        )
+                    )
+                    is not None
+                ]
+                api = min(errs) if errs else None
+            if api is not None:
+                backs = [_back_from_error(tl, name, api, end, raw.duration) for name in f.members]
+                known = [t for t in backs if t is not None]
+                recovered = max(known) if len(known) == len(backs) else None
+            elif f.end is not None:
+                recovered = f.end
+        else:  # amphora
+            api = _first(
+                tl.changes("loadbalancer", lb, "provisioning_status"),
+                f.time,
+                raw.duration,
+                lambda v: v == "PENDING_UPDATE",
+            )
+            takeover = [
+                t
+                for amp in {r.name for r in tl.rows if r.object_type == "amphora"}
+                if (
+                    t := _first(
+                        tl.changes("amphora", amp, "data_plane_state"),
+                        f.time + 1e-9,
+                        raw.duration,
+                        lambda v: v == "MASTER",
+                    )
+                )
+                is not None
+            ]
+            detected = min(takeover) if takeover else api
+            if api is not None:
+                recovered = _first(
+                    tl.changes("loadbalancer", lb, "provisioning_status"),
+                    api + 1e-9,
+                    raw.duration,
+                    lambda v: v == "ACTIVE",
+                )
+        rows.append([f.kind, f.target, f.time, detected, api, recovered, f.failed, f.slowed])
     return pd.DataFrame(rows, columns=INCIDENT_COLUMNS)
+
+
+STATS_COLUMNS = [
+    "time",
+    "listener",
+    "amphora",
+    "bytes_in",
+    "bytes_out",
+    "active_connections",
+    "total_connections",
+    "request_errors",
+]
 
 
 # --------------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ _NAME_PATTERN = r"^[A-Za-z0-9_.@\-]+$"  # model.Name's pattern
 _EVENT_MODELS: dict[str, type[BaseModel]] = {
     "api": model.ApiEvent,
     "amphora": model.AmphoraEvent,
+    "network": model.NetworkEvent,
     "member": model.MemberEvent,
 }
 _EVENT_TAGS = set(_EVENT_MODELS)

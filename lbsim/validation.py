@@ -246,6 +246,10 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
                 yield (*here, "member"), _unknown("member", ev.member, known["member"])
         elif isinstance(ev, m.ApiEvent):
             yield from _check_api(ev, here, known, sc)
+        elif isinstance(ev, m.NetworkEvent):
+            for j, name in enumerate(ev.members or []):
+                if name not in known["member"]:
+                    yield (*here, "members", j), _unknown("member", name, known["member"])
         elif isinstance(ev, m.AmphoraEvent):
             roles = AMPHORA_ROLES[lb.topology]
             if ev.amphora not in roles:
@@ -253,6 +257,13 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
                     f"a {lb.topology} load balancer has amphora role {' or '.join(roles)}, "
                     f"not {ev.amphora}"
                 )
+
+    for i, fl in enumerate(sc.failures):
+        if fl.pool is not None and fl.pool not in known["pool"]:
+            yield ("failures", i, "pool"), _unknown("pool", fl.pool, known["pool"])
+        for j, name in enumerate(fl.members or []):
+            if name not in known["member"]:
+                yield ("failures", i, "members", j), _unknown("member", name, known["member"])
 
     for i, ex in enumerate(sc.expect):
         here = ("expect", i)
