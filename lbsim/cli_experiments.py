@@ -230,7 +230,7 @@ def _print_points(console: Console, res: Any, confidence: float) -> None:
         t.add_column(escape(_short(lab)))
     for col in ("n", "p99 latency", "mean latency", "error rate", "throughput", "expectations held"):
         t.add_column(col, justify="right")
-    r: dict[str, Any]
+    r: dict[Any, Any]
     for r in res.points.to_dict("records"):
         held = f"{int(r['expectations_held_passes'])}/{int(r['n'])}" if "expectations_held_passes" in r else "-"
         t.add_row(
@@ -299,16 +299,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         console.print(t)
         rank = cmp.ranking()
         order = []
-        row: dict[str, Any]
-        for row in rank.to_dict("records"):
-            sep = "" if row["separated_from_next"] is None else (" <" if row["separated_from_next"] else " ≈")
-            order.append(f"{row['algorithm']}{sep}")
+        rec: dict[Any, Any]
+        for rec in rank.to_dict("records"):
+            sep = "" if rec["separated_from_next"] is None else (" <" if rec["separated_from_next"] else " ≈")
+            order.append(f"{rec['algorithm']}{sep}")
         console.print("p99 ranking (< : intervals do not overlap, ≈ : they do): " + " ".join(order))
-        for row in cmp.paired().to_dict("records"):
-            verdict = "significant" if row["significant"] else "not significant"
+        for rec in cmp.paired().to_dict("records"):
+            verdict = "significant" if rec["significant"] else "not significant"
             console.print(
-                f"  {row['algorithm']} - {row['baseline']} p99 (paired): {row['diff_mean'] * 1000:+.2f} ms "
-                f"[{row['diff_ci_lo'] * 1000:+.2f}, {row['diff_ci_hi'] * 1000:+.2f}] ({verdict})"
+                f"  {rec['algorithm']} - {rec['baseline']} p99 (paired): {rec['diff_mean'] * 1000:+.2f} ms "
+                f"[{rec['diff_ci_lo'] * 1000:+.2f}, {rec['diff_ci_hi'] * 1000:+.2f}] ({verdict})"
             )
         console.print(
             f"tables and figures: {escape(str(out))} (comparison.csv, ranking.csv, paired.csv, "
