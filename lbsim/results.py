@@ -36,6 +36,7 @@ INCIDENT_COLUMNS = [
     "recovered_time",
     "requests_failed",
     "requests_slowed",
+    "fault_end_time",
 ]
 
 
@@ -462,7 +463,7 @@ def incident_frame(raw: RawRun) -> pd.DataFrame:
                     raw.duration,
                     lambda v: v == "ACTIVE",
                 )
-        rows.append([f.kind, f.target, f.time, detected, api, recovered, f.failed, f.slowed])
+        rows.append([f.kind, f.target, f.time, detected, api, recovered, f.failed, f.slowed, f.end])
     return pd.DataFrame(rows, columns=INCIDENT_COLUMNS)
 
 
