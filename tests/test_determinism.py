@@ -41,9 +41,10 @@ BYTE_FILES = [
 def rich_scenario() -> dict[str, Any]:
     """The base scenario plus most of what draws random numbers or orders events.
 
-    Active/standby amphorae with a failed master, an API-created member, a hanging member,
-    bursty (MMPP) arrivals, log-normal and gamma service times, least-connections with
-    source-IP persistence.
+    Active/standby amphorae with a failed master, an API-created member, hanging,
+    flapping and partially failing members, a network partition, random (MTTF/MTTR)
+    failures, bursty (MMPP) arrivals, log-normal and gamma service times,
+    least-connections with source-IP persistence.
     """
     d = make_scenario()
     d["duration"] = 8
@@ -66,6 +67,17 @@ def rich_scenario() -> dict[str, Any]:
         },
         {"at": 4, "member": "web-3", "behaviour": "hang"},
         {"at": 6, "member": "web-1", "behaviour": "healthy"},
+        {"at": 2, "member": "web-2", "behaviour": "flap", "period": 1.0, "duty": 0.3, "until": 6, "fault": "error"},
+        {"at": 3, "network": "partition", "members": ["web-1"]},
+        {"at": 5, "network": "heal"},
+        {"at": 6.5, "member": "web-2", "behaviour": "partial", "fraction": 0.3, "fault": "hang"},
+    ]
+    d["failures"] = [
+        {
+            "members": ["web-3"],
+            "mttf": {"dist": "exponential", "mean": 1.0},
+            "mttr": {"dist": "exponential", "mean": 0.5},
+        }
     ]
     return d
 
