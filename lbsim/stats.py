@@ -1,0 +1,98 @@
+"""Load-balancer and listener statistics as Octavia's API reports them (§6.2).
+
+Octavia keeps one statistics row per (listener, amphora). Every heartbeat adds its
+deltas to ``bytes_in``, ``bytes_out``, ``total_connections`` and ``request_errors`` and
+overwrites ``active_connections`` with the current gauge. A listener's statistics sum its
+rows; ``active_connections`` counts only rows of amphorae that are ALLOCATED, while the
+cumulative counters of deleted or failed-over amphorae still count. A load balancer's
+statistics are the sum of its listeners'. lbsim records every row update in
+``stats.csv``; this module answers "what would the API show at time T".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lbsim.timeline import Timeline
+
+FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
+
+
+def stats_at(stats: pd.DataFrame, timeline: Timeline, at: float, listener: str | None = None) -> dict[str, int]:
+    """Octavia's statistics at time ``at``: of one listener, or of the load balancer."""
+    rows = stats[stats["time"] <= at]
+    if listener is not None:
+        rows = rows[rows["listener"] == listener]
+    latest = rows.groupby(["listener", "amphora"], sort=True).tail(1)
+    out = {f: 0 for f in FIELDS}
+    for r in latest.itertuples(index=False):
+        for f in ("bytes_in", "bytes_out", "total_connections", "request_errors"):
+            out[f] += int(getattr(r, f))
+        if timeline.value_at("amphora", str(r.amphora), "provisioning_status", at) == "ALLOCATED":
+            out["active_connections"] += int(r.active_connections)
+    return out
+
+
+def _time(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a time in seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a time >= 0, got {text!r}")
+    return value
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """``lbsim stats RESULT_DIR [--at T] [--listener NAME] [--json]``."""
+    folder = Path(args.result_dir)
+    needed = [folder / "stats.csv", folder / "transitions.csv", folder / "summary.json"]
+    missing = [p.name for p in needed if not p.is_file()]
+    if missing:
+        print(f"lbsim stats: {folder}: not a complete result folder (missing {', '.join(missing)})", file=sys.stderr)
+        return 2
+    summary = json.loads((folder / "summary.json").read_text())
+    duration = float(summary.get("duration", math.inf))
+    at = duration if args.at is None else args.at
+    if at > duration:
+        print(f"lbsim stats: --at {at:g} is after the end of the run ({duration:g} s)", file=sys.stderr)
+        return 2
+    stats = pd.read_csv(folder / "stats.csv")
+    if args.listener is not None and args.listener not in set(stats["listener"]):
+        known = ", ".join(sorted(set(stats["listener"]))) or "none"
+        print(f"lbsim stats: no listener named {args.listener!r} (listeners: {known})", file=sys.stderr)
+        return 2
+    timeline = Timeline.from_frame(pd.read_csv(folder / "transitions.csv", keep_default_na=False))
+    result = stats_at(stats, timeline, at, args.listener)
+    if args.json:
+        print(json.dumps({"stats": result}, indent=2))
+        return 0
+    width = max(len(f) for f in FIELDS)
+    border = f"+-{'-' * width}-+-{'-' * 12}-+"
+    print(border)
+    print(f"| {'Field':<{width}} | {'Value':<12} |")
+    print(border)
+    for f in sorted(FIELDS):
+        print(f"| {f:<{width}} | {result[f]:<12} |")
+    print(border)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``stats`` subcommand to the ``lbsim`` parser."""
+    p = sub.add_parser(
+        "stats",
+        help="print `openstack loadbalancer stats show` (or listener stats) of a result folder at a time",
+    )
+    p.add_argument("result_dir", metavar="RESULT_DIR")
+    p.add_argument("--at", type=_time, metavar="T", help="simulated time in seconds (default: end of the run)")
+    p.add_argument("--listener", metavar="NAME", help="a listener's statistics instead of the load balancer's")
+    p.add_argument("--json", action="store_true", help="print the API's JSON body instead of the table")
+    p.set_defaults(func=cmd_stats)
