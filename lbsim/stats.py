@@ -32,11 +32,11 @@ def stats_at(stats: pd.DataFrame, timeline: Timeline, at: float, listener: str |
         rows = rows[rows["listener"] == listener]
     latest = rows.groupby(["listener", "amphora"], sort=True).tail(1)
     out = {f: 0 for f in FIELDS}
-    for r in latest.itertuples(index=False):
+    for rec in latest.to_dict("records"):
         for f in ("bytes_in", "bytes_out", "total_connections", "request_errors"):
-            out[f] += int(getattr(r, f))
-        if timeline.value_at("amphora", str(r.amphora), "provisioning_status", at) == "ALLOCATED":
-            out["active_connections"] += int(r.active_connections)
+            out[f] += int(rec[f])
+        if timeline.value_at("amphora", str(rec["amphora"]), "provisioning_status", at) == "ALLOCATED":
+            out["active_connections"] += int(rec["active_connections"])
     return out
 
 
