@@ -302,21 +302,17 @@ class DataPlane:
         self.server_by_name: dict[str, Server] = {}
         self.frontends: dict[str, Frontend] = {}
         self.vip_up = True
-        self.latency = LatencyRecorder(n_servers_hint)
+        nsec = int(duration) + 2
+        # successful responses (after warm-up) go to the recorder: latency, member, time
+        self.latency = LatencyRecorder(n_servers_hint, nsec)
         self._lat = self.latency._lat  # hot-path aliases of the recorder's buffers
         self._who = self.latency._who
-        # counters (after warm-up), indexed by global server index
-        self.requests = 0
-        self.ok = 0
+        self._when = self.latency._when
+        # failures (after warm-up), by outcome, overall and per global server index
         self.errors: dict[str, int] = {}
-        self.member_requests: list[int] = [0] * n_servers_hint
-        self.member_ok: list[int] = [0] * n_servers_hint
         self.member_errors: list[dict[str, int]] = [{} for _ in range(n_servers_hint)]
         self.connect_errors = 0  # all time, for incident accounting
-        nsec = int(duration) + 2
-        self.per_second_ok: list[int] = [0] * nsec
         self.per_second_err: list[int] = [0] * nsec
-        self.per_second_lat: list[float] = [0.0] * nsec
         #: sampled once per second: (active connections, queued in members, kernel backlog)
         self.samples: list[tuple[int, int, int]] = []
         self.log_requests = log_requests
@@ -336,13 +332,33 @@ class DataPlane:
         self.servers.append(server)
         self.server_by_name[server.name] = server
         n = len(self.servers)
-        if n > len(self.member_requests):
-            self.member_requests += [0] * (n - len(self.member_requests))
-            self.member_ok += [0] * (n - len(self.member_ok))
+        if n > len(self.member_errors):
             self.member_errors += [{} for _ in range(n - len(self.member_errors))]
             self.latency.grow(n)
             self._lat = self.latency._lat
             self._who = self.latency._who
+            self._when = self.latency._when
+
+    # ------------------------------------------------------------------ counts
+    @property
+    def ok(self) -> int:
+        """Successful responses after warm-up."""
+        self.latency.flush()
+        return int(self.latency.counts.sum())
+
+    @property
+    def requests(self) -> int:
+        """Completed requests (successful or not) after warm-up."""
+        return self.ok + sum(self.errors.values())
+
+    def member_ok(self, gidx: int) -> int:
+        """Successful responses of one server after warm-up."""
+        self.latency.flush()
+        return int(self.latency.counts[gidx])
+
+    def member_requests(self, gidx: int) -> int:
+        """Requests one server answered (or failed) after warm-up."""
+        return self.member_ok(gidx) + sum(self.member_errors[gidx].values())
 
     def set_flavor(self, vcpus: int, requests_per_second_per_vcpu: float, max_connections: int | None) -> None:
         """Give the amphora finite CPU: each new connection costs CPU time before dispatch."""
@@ -353,22 +369,36 @@ class DataPlane:
     # ------------------------------------------------------------------ request path
     def arrive(self, fe: Frontend, src: Any, port: int) -> None:
         """A client opens a connection to the listener."""
+        if self.cpu_cores or not self.vip_up:
+            self._arrive_constrained(fe, src, port)
+            return
+        # the common case, inlined: _admit
+        fe.stot += 1
+        fe.bytes_in += fe.request_bytes
+        now = self.env._now
+        if fe.active >= fe.maxconn:
+            fe.backlog.append((now, src, port))
+            return
+        fe.active += 1
+        if fe.active >= fe.maxconn and self.on_frontend_change is not None:
+            self.on_frontend_change(fe)
+        self.dispatch(fe, now, src, port)
+
+    def _arrive_constrained(self, fe: Frontend, src: Any, port: int) -> None:
+        """Arrival when the VIP is down or the amphora's CPU is modelled."""
         now = self.env._now
         if not self.vip_up:
             self.finish((now, src, port, None, -1, now, fe, 0, False), -1, OUT_CONNECT, False)
             return
-        if self.cpu_cores:
-            if self.max_connections and self.inflight >= self.max_connections:
-                self.finish((now, src, port, None, -1, now, fe, 0, False), -1, OUT_CONNECT, False)
-                return
-            self.inflight += 1
-            if self.cpu_busy < self.cpu_cores:
-                self.cpu_busy += 1
-                self.env.call_later(self.cpu_cost, self._cpu_done, fe, (now, src, port))
-            else:
-                self.cpu_queue.append((fe, now, src, port))
+        if self.max_connections and self.inflight >= self.max_connections:
+            self.finish((now, src, port, None, -1, now, fe, 0, False), -1, OUT_CONNECT, False)
             return
-        self._admit(fe, now, src, port)
+        self.inflight += 1
+        if self.cpu_busy < self.cpu_cores:
+            self.cpu_busy += 1
+            self.env.call_later(self.cpu_cost, self._cpu_done, fe, (now, src, port))
+        else:
+            self.cpu_queue.append((fe, now, src, port))
 
     def _cpu_done(self, fe: Frontend, conn: tuple[float, Any, int]) -> None:
         if self.cpu_queue:
@@ -543,21 +573,14 @@ class DataPlane:
             fe.bytes_out += fe.response_bytes
             t0 = req[0]
             if t0 >= self.warmup:
-                gidx = server.gidx
-                self.requests += 1
-                self.ok += 1
-                self.member_requests[gidx] += 1
-                self.member_ok[gidx] += 1
-                sec = int(now)
-                self.per_second_ok[sec] += 1
-                self.per_second_lat[sec] += now - t0
                 lat = self._lat
                 lat.append(now - t0)
-                self._who.append(gidx)
+                self._who.append(server.gidx)
+                self._when.append(now)
                 if len(lat) >= FLUSH:
                     self.latency.flush()
                 if self.log_requests:
-                    self.log.append((t0, req[1], gidx, now - t0, OUT_OK))
+                    self.log.append((t0, req[1], server.gidx, now - t0, OUT_OK))
             fe.active -= 1
             if fe.backlog or fe.active == fe.maxconn - 1 or self.cpu_cores:
                 fe.active += 1
@@ -597,16 +620,8 @@ class DataPlane:
         elif fe is not None:
             fe.bytes_out += fe.response_bytes if outcome is OUT_OK else ERROR_PAGE_BYTES
         if t0 >= self.warmup:
-            self.requests += 1
-            if gidx >= 0:
-                self.member_requests[gidx] += 1
             if outcome is OUT_OK:
-                self.ok += 1
-                self.latency.add(gidx, now - t0)
-                if gidx >= 0:
-                    self.member_ok[gidx] += 1
-                _bump(self.per_second_ok, int(now))
-                _bump_f(self.per_second_lat, int(now), now - t0)
+                self.latency.add(gidx, now - t0, now)
             else:
                 self.errors[outcome] = self.errors.get(outcome, 0) + 1
                 if gidx >= 0:
@@ -648,12 +663,6 @@ class DataPlane:
             self.dispatch(fe, t0, src, port)
         elif was_full and self.on_frontend_change is not None:
             self.on_frontend_change(fe)
-
-
-def _bump_f(series: list[float], sec: int, value: float) -> None:
-    if sec >= len(series):
-        series.extend([0.0] * (sec + 1 - len(series)))
-    series[sec] += value
 
 
 def _bump(series: list[int], sec: int) -> None:

@@ -53,6 +53,35 @@ class TwinEnvironment(simpy.Environment):
             return self.fast[0][0]
         return t
 
+    def run(self, until: Any = None) -> Any:
+        """Like SimPy's ``run``; a numeric ``until`` runs a tight loop over both calendars.
+
+        Events due strictly before ``until`` are processed, then the clock is set to
+        ``until`` (as SimPy does). Other forms of ``until`` defer to SimPy.
+        """
+        if until is None or isinstance(until, simpy.Event):
+            return super().run(until)
+        at = float(until)
+        if at <= self._now:
+            raise ValueError(f"until ({at}) must be greater than the current simulation time")
+        fast = self.fast
+        queue = self._queue
+        simpy_step = super().step
+        pop = heappop
+        while True:
+            if fast and (not queue or fast[0][0] < queue[0][0]):
+                if fast[0][0] >= at:
+                    break
+                t, _, fn, a, b = pop(fast)
+                self._now = t
+                fn(a, b)
+            elif queue and queue[0][0] < at:
+                simpy_step()
+            else:
+                break
+        self._now = at
+        return None
+
     def step(self) -> None:
         """Process the next event of either calendar (SimPy's first on equal times)."""
         fast = self.fast

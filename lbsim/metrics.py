@@ -71,15 +71,19 @@ def percentile_from_hist(hist: np.ndarray, q: float) -> float:
 class LatencyRecorder:
     """Per-member latency histograms and exact sums, filled from a buffered stream."""
 
-    __slots__ = ("_lat", "_who", "counts", "hist", "n_members", "sums")
+    __slots__ = ("_lat", "_when", "_who", "counts", "hist", "lat_per_second", "n_members", "ok_per_second", "sums")
 
-    def __init__(self, n_members: int) -> None:
+    def __init__(self, n_members: int, seconds: int = 1) -> None:
         self.n_members = n_members
         self.hist = np.zeros((n_members + 1, NBINS), dtype=np.int64)  # last row: no member
         self.sums = np.zeros(n_members + 1, dtype=float)
         self.counts = np.zeros(n_members + 1, dtype=np.int64)
+        #: per simulated second: responses completed, and the sum of their latencies
+        self.ok_per_second = np.zeros(max(1, seconds), dtype=np.int64)
+        self.lat_per_second = np.zeros(max(1, seconds), dtype=float)
         self._lat: list[float] = []
         self._who: list[int] = []
+        self._when: list[float] = []
 
     def grow(self, n_members: int) -> None:
         """Make room for members added during the run (indices stay stable)."""
@@ -95,10 +99,11 @@ class LatencyRecorder:
         )
         self.n_members = n_members
 
-    def add(self, member: int, latency: float) -> None:
-        """Record one latency for member index ``member`` (-1: no member was chosen)."""
+    def add(self, member: int, latency: float, when: float = 0.0) -> None:
+        """Record one latency for member index ``member`` (-1: no member), completed at ``when``."""
         self._lat.append(latency)
         self._who.append(member)
+        self._when.append(when)
         if len(self._lat) >= FLUSH:
             self.flush()
 
@@ -116,8 +121,13 @@ class LatencyRecorder:
         self.hist += flat.reshape(self.n_members + 1, NBINS)
         self.sums += np.bincount(who, weights=lat, minlength=self.n_members + 1)
         self.counts += np.bincount(who, minlength=self.n_members + 1)
+        nsec = len(self.ok_per_second)
+        sec = np.minimum(np.asarray(self._when, dtype=float).astype(np.int64), nsec - 1)
+        self.ok_per_second += np.bincount(sec, minlength=nsec)
+        self.lat_per_second += np.bincount(sec, weights=lat, minlength=nsec)
         self._lat.clear()
         self._who.clear()
+        self._when.clear()
 
     def summary(self, rows: Sequence[int] | None = None) -> LatencySummary:
         """Latency summary over the given member rows (all rows when None)."""

@@ -280,8 +280,8 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
     rows = []
     total = max(dp.requests, 1)
     for name, idxs in by_name.items():
-        n = sum(dp.member_requests[i] for i in idxs)
-        ok = sum(dp.member_ok[i] for i in idxs)
+        n = sum(dp.member_requests(i) for i in idxs)
+        ok = sum(dp.member_ok(i) for i in idxs)
         errs = sum(sum(dp.member_errors[i].values()) for i in idxs)
         ls = dp.latency.summary(idxs)
         busy = sum(dp.servers[i].busy_time for i in idxs)
@@ -296,10 +296,11 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
     n = math.ceil(raw.duration)
     okv = np.zeros(n, dtype=np.int64)
     errv = np.zeros(n, dtype=np.int64)
-    okv[:] = (dp.per_second_ok + [0] * n)[:n]
+    dp.latency.flush()
+    okv[:] = np.concatenate([dp.latency.ok_per_second, np.zeros(n, np.int64)])[:n]
     errv[:] = (dp.per_second_err + [0] * n)[:n]
     latv = np.zeros(n, dtype=float)
-    latv[: len(dp.per_second_lat[:n])] = dp.per_second_lat[:n]
+    latv[:] = np.concatenate([dp.latency.lat_per_second, np.zeros(n)])[:n]
     samples = np.zeros((n, 3), dtype=np.int64)
     if dp.samples:
         arr = np.asarray(dp.samples[:n], dtype=np.int64)
