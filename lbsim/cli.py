@@ -18,6 +18,7 @@ run it is byte-for-byte the run's ``status.json``.
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import importlib.util
 import json
@@ -87,6 +88,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-{stamp}"
     console = _err_console()
+    problem = _unwritable(out)
+    if problem is not None:
+        console.print(f"[bold red]error[/]: --out {out}: {problem}; nothing was run.", markup=True)
+        return EXIT_INVALID
     show_progress = console.is_terminal and not args.quiet
     t_start = time.perf_counter()
     if show_progress:
@@ -116,7 +121,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             scenario_yaml=Path(args.scenario).read_text(encoding="utf-8"),
         )
     wall = time.perf_counter() - t_start
-    result.save(out)
+    try:
+        result.save(out)
+    except OSError as exc:
+        console.print(f"[bold red]error[/]: could not write {out}: {exc.strerror or exc}", markup=True)
+        return EXIT_INVALID
     _print_summary(result.summary, out, wall)
     if not result.passed:
         _print_expectations(result.expectations)
@@ -124,6 +133,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(result.expectations):
         print(f"all {len(result.expectations)} expectations held")
     return EXIT_OK
+
+
+def _unwritable(out: Path) -> str | None:
+    """Why a result folder could not be created at ``out`` (None when it can)."""
+    if out.exists() and not out.is_dir():
+        return "exists and is not a folder"
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    return None
 
 
 def _fmt_s(x: Any) -> str:

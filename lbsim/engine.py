@@ -406,6 +406,8 @@ class Simulation:
         """Independent up/down cycles of one member: up ~ mttf, down ~ mttr."""
         up = make_sampler(fl.mttf, stream(self.seed, f"mttf:{name}"), self.base_dir)
         down = make_sampler(fl.mttr, stream(self.seed, f"mttr:{name}"), self.base_dir)
+        while name not in self.dp.server_by_name:  # created later through the API
+            yield self.env.timeout(1.0)
         while True:
             yield self.env.timeout(up())
             self._set_member(name, fl.fault)

@@ -425,7 +425,7 @@ Arrival = Annotated[Poisson | ConstantRate | Profile | Mmpp | Trace, Field(discr
 class Clients(_Strict):
     """The client population: source addresses drawn from a CIDR, ephemeral ports."""
 
-    count: Annotated[int, Field(ge=1)] = 1000
+    count: Annotated[int, Field(ge=1, le=10_000_000)] = 1000
     cidr: str = "198.51.100.0/22"
 
     @field_validator("cidr")
