@@ -34,7 +34,7 @@ def bench_scenario(algorithm: str, members: int, requests: int, seed: int = 1) -
     rate = UTILISATION * members / MEAN_SERVICE
     duration = requests / rate
     rows = "\n".join(
-        f"        - {{name: m{i}, address: 10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256 + 1}, "
+        f"        - {{name: m{i}, address: 10.{i // 62500 % 250}.{i // 250 % 250}.{i % 250 + 1}, "
         f"protocol_port: 8080, concurrency: 1, service_time: {{dist: exponential, mean: {MEAN_SERVICE}}}}}"
         for i in range(members)
     )

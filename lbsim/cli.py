@@ -18,10 +18,10 @@ run it is byte-for-byte the run's ``status.json``.
 from __future__ import annotations
 
 import argparse
-import os
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
