@@ -40,6 +40,7 @@ import itertools
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -239,12 +240,19 @@ def split_values(text: str) -> list[str]:
     return [v.strip() for v in out]
 
 
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
 def parse_value(text: str) -> Any:
     """A ``--set`` value: YAML scalar (``10``, ``0.5``, ``true``, ``LEAST_CONNECTIONS``) or flow collection."""
     try:
-        return yaml.safe_load(text) if text != "" else ""
+        value = yaml.safe_load(text) if text != "" else ""
     except yaml.YAMLError as exc:
         raise OverrideError([f"cannot read value {text!r}: {exc}"]) from None
+    if isinstance(value, str) and _NUMBER.match(value):
+        # YAML 1.1 reads '1e3' and '2.5e2' as text; a user means a number
+        return float(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -763,6 +771,13 @@ class Engine:
                 self._client = Client(self.dask)
         return self._client
 
+    def dask_addresses(self) -> list[str]:
+        """The Dask scheduler's address followed by its workers' (starts the client)."""
+        if not self.dask:
+            return []
+        info = self._dask_client().scheduler_info()
+        return [str(info["address"]), *sorted(str(w) for w in info["workers"])]
+
     def run(
         self, specs: Sequence[RunSpec], store: RunStore, progress: ProgressCallback | None = None
     ) -> dict[str, dict[str, Any]]:
@@ -874,7 +889,7 @@ def _param_column(values: list[Any]) -> pd.Series:
     """A parameter column with one type: numbers stay numbers, anything else becomes text."""
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         return pd.Series(values)
-    return pd.Series([v if isinstance(v, str) else _show(v) for v in values], dtype=object)
+    return pd.Series([v if isinstance(v, str) else _show(v) for v in values], dtype="str")
 
 
 def _metric_order(names: Iterable[str]) -> list[str]:

@@ -212,6 +212,10 @@ def metric_ci(
             ax.errorbar(pos, y, yerr=err, fmt="none", ecolor="black", capsize=4, linewidth=1)
     if not numeric:
         ax.set_xticks(range(len(cats)), [str(c) for c in cats])
+    elif all(float(v).is_integer() for v in points[x]):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if threshold is not None:
         ax.axhline(threshold, color="#d62728", linestyle="--", linewidth=1, label=f"SLO {threshold:g}")
     ax.set_xlabel(x)
