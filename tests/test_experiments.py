@@ -148,9 +148,7 @@ def test_split_values_round_trips_plain_values(values: list[str]) -> None:
 
 def test_grid_is_the_product_with_the_last_override_fastest() -> None:
     pts = grid([parse_set("a=1,2"), parse_set("b=x,y,z")])
-    assert [(p.label["a"], p.label["b"]) for p in pts] == [
-        (1, "x"), (1, "y"), (1, "z"), (2, "x"), (2, "y"), (2, "z")
-    ]
+    assert [(p.label["a"], p.label["b"]) for p in pts] == [(1, "x"), (1, "y"), (1, "z"), (2, "x"), (2, "y"), (2, "z")]
     with pytest.raises(OverrideError, match="given twice"):
         grid([parse_set("a=1"), parse_set("a=2")])
 
@@ -168,7 +166,9 @@ def test_set_path_reports_missing_fields_and_indices() -> None:
 
 def test_apply_overrides_validates_like_a_scenario_file() -> None:
     sc = small()
-    out = apply_overrides(sc, {"loadbalancer.pools.0.lb_algorithm": "LEAST_CONNECTIONS", "octavia.heartbeat_interval": 5})
+    out = apply_overrides(
+        sc, {"loadbalancer.pools.0.lb_algorithm": "LEAST_CONNECTIONS", "octavia.heartbeat_interval": 5}
+    )
     assert out.loadbalancer.pools[0].lb_algorithm == "LEAST_CONNECTIONS"
     assert out.octavia.heartbeat_interval == 5
     assert sc.loadbalancer.pools[0].lb_algorithm == "ROUND_ROBIN"  # the original is untouched
@@ -193,14 +193,27 @@ def test_every_bundled_scenario_survives_the_dump_and_validate_round_trip() -> N
 
 def test_cli_sweep_refuses_bad_values_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code = cli([
-        "sweep", str(SMALL), "--set", "loadbalancer.pools.0.lb_algorithm=ROUND_ROBIN,FASTEST",
-        "--set", "octavia.heartbeat_interval=2,-1", "--out", str(out), "--jobs", "1",
-    ])
+    code = cli(
+        [
+            "sweep",
+            str(SMALL),
+            "--set",
+            "loadbalancer.pools.0.lb_algorithm=ROUND_ROBIN,FASTEST",
+            "--set",
+            "octavia.heartbeat_interval=2,-1",
+            "--out",
+            str(out),
+            "--jobs",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "--set loadbalancer.pools.0.lb_algorithm=FASTEST: loadbalancer.pools[0].lb_algorithm" in err
-    assert "--set octavia.heartbeat_interval=-1: octavia.heartbeat_interval: expected a value that is greater than 0" in err
+    assert (
+        "--set octavia.heartbeat_interval=-1: octavia.heartbeat_interval: expected a value that is greater than 0"
+        in err
+    )
     assert "nothing was run" in err
     assert not out.exists()
 
@@ -221,8 +234,13 @@ def test_seeds_depend_on_content_point_and_replication_only() -> None:
 
 
 def test_sweep_rows_and_a_run_replayed_alone(tmp_path: Path) -> None:
-    res = sweep(small(36), ["loadbalancer.pools.0.lb_algorithm=ROUND_ROBIN,LEAST_CONNECTIONS"],
-                replications=3, jobs=1, out=tmp_path / "sw")
+    res = sweep(
+        small(36),
+        ["loadbalancer.pools.0.lb_algorithm=ROUND_ROBIN,LEAST_CONNECTIONS"],
+        replications=3,
+        jobs=1,
+        out=tmp_path / "sw",
+    )
     runs = res.runs
     assert len(runs) == 6 and list(runs["point"]) == [0, 0, 0, 1, 1, 1]
     assert list(runs["replication"]) == [0, 1, 2, 0, 1, 2]
@@ -265,7 +283,9 @@ def test_serial_processes_and_dask_give_identical_tables(tmp_path: Path) -> None
         dask = sweep(sc, sets, replications=2, engine=eng, out=tmp_path / "dask")
     assert len(addresses) == 3 and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
     # work really was spread over other processes
-    pids = {json.loads(line)["pid"] for line in (tmp_path / "procs" / STORE_DIR / "executed.log").read_text().splitlines()}
+    pids = {
+        json.loads(line)["pid"] for line in (tmp_path / "procs" / STORE_DIR / "executed.log").read_text().splitlines()
+    }
     assert os.getpid() not in pids and len(pids) >= 1
     assert serial.executed == procs.executed == dask.executed == 8
     assert _tables(tmp_path / "serial") == _tables(tmp_path / "procs") == _tables(tmp_path / "dask")
@@ -294,7 +314,11 @@ def test_a_sweep_killed_part_way_loses_nothing_and_resumes(tmp_path: Path) -> No
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
         [sys.executable, "-m", "lbsim.cli_experiments", *args, "--jobs", "2"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     store = out / STORE_DIR
     deadline = time.monotonic() + 120
@@ -343,8 +367,15 @@ def test_compare_ranks_least_connections_above_round_robin_with_a_slow_member(tm
     assert shares["LEAST_CONNECTIONS", "web-3"] < 0.3 < shares["ROUND_ROBIN", "web-3"]
     paired = cmp.paired()
     assert paired.iloc[0]["significant"] and paired.iloc[0]["diff_ci_lo"] > 0
-    for name in ("comparison.csv", "ranking.csv", "paired.csv", "latency-cdf.png", "p99.png", "member-load.png",
-                 "error-rate.png"):
+    for name in (
+        "comparison.csv",
+        "ranking.csv",
+        "paired.csv",
+        "latency-cdf.png",
+        "p99.png",
+        "member-load.png",
+        "error-rate.png",
+    ):
         assert (tmp_path / "cmp" / name).stat().st_size > 0, name
 
 
@@ -379,7 +410,9 @@ def test_with_members_clones_the_first_member_with_fresh_names_and_addresses() -
     assert all(x["service_time"] == members[0]["service_time"] for x in members[3:])
     m.Scenario.model_validate(data)  # still a valid scenario
     assert [x["name"] for x in with_members(scenario_data(sc), 0, 2)["loadbalancer"]["pools"][0]["members"]] == [
-        "web-1", "web-2"]
+        "web-1",
+        "web-2",
+    ]
 
 
 def test_peak_rate_scaling_and_stability_bound() -> None:
@@ -410,13 +443,41 @@ def test_plan_refuses_unsupported_knobs(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_cli_plan_and_compare_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli(["plan", str(SCENARIOS / "mmc.yaml"), "--slo", "mean<0.14", "--slo", "errors<0.001", "-r", "3",
-                "--jobs", "1", "--out", str(tmp_path / "plan")])
+    code = cli(
+        [
+            "plan",
+            str(SCENARIOS / "mmc.yaml"),
+            "--slo",
+            "mean<0.14",
+            "--slo",
+            "errors<0.001",
+            "-r",
+            "3",
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path / "plan"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "members meet every SLO" in out and "margins at" in out
     meta: dict[str, Any] = json.loads((tmp_path / "plan" / "experiment.json").read_text())
     assert meta["kind"] == "plan" and isinstance(meta["answer"], int)
-    code = cli(["plan", str(SCENARIOS / "mmc.yaml"), "--slo", "mean<0.001", "-r", "2", "--max-members", "6",
-                "--jobs", "1", "--out", str(tmp_path / "plan2")])
+    code = cli(
+        [
+            "plan",
+            str(SCENARIOS / "mmc.yaml"),
+            "--slo",
+            "mean<0.001",
+            "-r",
+            "2",
+            "--max-members",
+            "6",
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path / "plan2"),
+        ]
+    )
     assert code == 1 and "no member count up to 6" in capsys.readouterr().out

@@ -27,8 +27,15 @@ from lbsim.report import ReportError, RunFolder, build_report, experiment_figure
 ROOT = Path(__file__).absolute().parents[1]
 SCENARIOS = ROOT / "scenarios" / "experiments"
 
-RUN_SECTIONS = ["Scenario summary", "Object graph", "Status timeline", "Throughput", "Per-member load", "Incidents",
-                "Expectations"]
+RUN_SECTIONS = [
+    "Scenario summary",
+    "Object graph",
+    "Status timeline",
+    "Throughput",
+    "Per-member load",
+    "Incidents",
+    "Expectations",
+]
 EXPERIMENT_SECTIONS = ["Experiment summary", "Metrics vs parameters", "Per-point table"]
 
 
@@ -109,14 +116,27 @@ def _short(path: Path, duration: float) -> m.Scenario:
 
 def test_sweep_report_plots_every_metric_against_the_parameters(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
-    sweep(_short(SCENARIOS / "small-web.yaml", 36), ["traffic.0.arrival.rate=60,120,180",
-          "loadbalancer.pools.0.lb_algorithm=ROUND_ROBIN,LEAST_CONNECTIONS"], replications=2, jobs=1, out=out)
+    sweep(
+        _short(SCENARIOS / "small-web.yaml", 36),
+        ["traffic.0.arrival.rate=60,120,180", "loadbalancer.pools.0.lb_algorithm=ROUND_ROBIN,LEAST_CONNECTIONS"],
+        replications=2,
+        jobs=1,
+        out=out,
+    )
     assert folder_kind(out) == "sweep"
     html = build_report(out)
     check_html(html, [*EXPERIMENT_SECTIONS, "Expectations"])
     names = {p.stem for p in html.parent.glob("*.png")}
-    for metric in ("latency_p99", "latency_mean", "error_rate", "throughput", "availability", "load_imbalance",
-                   "incident_0_detect", "incident_0_api"):
+    for metric in (
+        "latency_p99",
+        "latency_mean",
+        "error_rate",
+        "throughput",
+        "availability",
+        "load_imbalance",
+        "incident_0_detect",
+        "incident_0_api",
+    ):
         assert f"sweep-{metric}" in names
     figs = experiment_figures(out)
     for fig in figs.values():
