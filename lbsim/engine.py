@@ -20,7 +20,7 @@ import simpy
 from lbsim import __version__
 from lbsim import model as m
 from lbsim.amphora import Amphora
-from lbsim.controlplane import Change, ControlPlane, Job, ObjSpec
+from lbsim.controlplane import ApiResponse, Change, ControlPlane, Job, ObjSpec
 from lbsim.dataplane import OUT_CONNECT, DataPlane
 from lbsim.distributions import make_sampler, stream
 from lbsim.healthmanager import HealthManager, db_view
@@ -145,6 +145,7 @@ class Simulation:
         self._amp_seq = 0
         self._hb_seq = 0
         self._failing_amp: str | None = None
+        self.autoscalers: list[Any] = []
         self._worker_rng = stream(self.seed, "workers")
         w = scenario.octavia.workers
         self._durations = {
@@ -441,13 +442,33 @@ class Simulation:
                 pv = getattr(ev, parent)
                 if pv is not None and parent != kind:
                     body.setdefault(parent, pv)
-        resp = self.cp.request(ev.api, kind, name, body, cascade=ev.cascade)
-        self.api_calls.append(ApiCall(self.env.now, ev.api, kind, name, resp.code, resp.message))
+        serving = m.Member.model_validate({"name": name, **ev.set}) if ev.api == "create" and kind == "member" else None
+        self.api_request(ev.api, kind, name, body, cascade=ev.cascade, fail=ev.fail, serving=serving)
+
+    def api_request(
+        self,
+        op: str,
+        kind: str,
+        name: str,
+        body: dict[str, Any] | None = None,
+        *,
+        cascade: bool = False,
+        fail: bool = False,
+        serving: m.Member | None = None,
+    ) -> ApiResponse:
+        """Make an Octavia API call now, as a client would (scenario events, autoscalers).
+
+        The answer is recorded in ``api.csv``; an accepted call starts its worker job.
+        ``serving`` is how a member created by the call serves requests (lbsim's model).
+        """
+        resp = self.cp.request(op, kind, name, body or {}, cascade=cascade)
+        self.api_calls.append(ApiCall(self.env.now, op, kind, name, resp.code, resp.message))
         self._record(resp.changes)
-        if resp.ok and ev.api == "create" and kind == "member":
-            self.serving[name] = m.Member.model_validate({"name": name, **ev.set})
+        if resp.ok and op == "create" and kind == "member" and serving is not None:
+            self.serving[name] = serving
         if resp.job is not None:
-            self._run_job(resp.job, fail=ev.fail)
+            self._run_job(resp.job, fail=fail)
+        return resp
 
     # ---------------------------------------------------------------- workers
     def _duration_for(self, job: Job) -> float:
@@ -572,6 +593,16 @@ class Simulation:
             if f.kind == "amphora_fail" and f.end is None:
                 self._close_fault(f)
 
+    def _start_extensions(self) -> None:
+        """Processes that act like API clients during the run (pool autoscalers)."""
+        for pool in self.sc.loadbalancer.pools:
+            if getattr(pool, "autoscaling", None) is not None:
+                from lbsim.autoscaling import Autoscaler
+
+                scaler = Autoscaler(self, pool)
+                self.autoscalers.append(scaler)
+                self.env.process(scaler.run())
+
     # ---------------------------------------------------------------- run
     def run(self, progress: ProgressFn | None = None, steps: int = 100) -> RawRun:
         """Run to the scenario's duration; ``progress`` gets the fraction done."""
@@ -582,6 +613,7 @@ class Simulation:
         for i, src in enumerate(self.sc.traffic):
             self._traffic(i, src)
         self._schedule_events()
+        self._start_extensions()
         self.env.process(self.hm.stale_scan())
         self.env.process(self._sampler())
         duration = self.sc.duration
@@ -610,6 +642,7 @@ class Simulation:
             duration=duration,
             heartbeats=self.hm.processed,
             stats_rows=self.hm.stats_rows,
+            extra={"autoscalers": self.autoscalers},
         )
 
     def _pool_of(self, member: str) -> str:
