@@ -71,7 +71,9 @@ def render_table(rows: list[dict[str, Any]], haproxy: str = "", when: str = "") 
     """The Markdown table (with a one-line provenance note) for ``rows``."""
     lines = []
     if haproxy or when:
-        lines.append(f"Measured {when} against {haproxy}; regenerate with `python tools/fidelity_table.py --write README.md`.")
+        lines.append(
+            f"Measured {when} against {haproxy}; regenerate with `python tools/fidelity_table.py --write README.md`."
+        )
         lines.append("")
     lines.append("| " + " | ".join(COLUMNS) + " |")
     lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
