@@ -323,7 +323,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Find the fewest members meeting every SLO with the requested confidence."""
+    """Find the fewest members (or amphora vCPUs) meeting every SLO with the requested confidence."""
     from lbsim.experiments import Engine, rich_progress, scenario_hash
     from lbsim.plan import NOT_YET, PlanError, parse_slo, plan
 
@@ -356,7 +356,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     console = _out()
     engine = Engine(jobs=args.jobs, dask=args.dask)
     console.print(
-        f"plan {escape(sc.name)}: fewest members meeting {', '.join(s.text for s in slos)} "
+        f"plan {escape(sc.name)}: fewest {'members' if args.vary == 'members' else 'vCPUs'} meeting "
+        f"{', '.join(s.text for s in slos)} "
         f"(upper {args.confidence:.0%} CI bound, {args.replications} replications per count) on {engine.describe()}"
     )
 
@@ -384,7 +385,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             console.print(f"[bold red]{escape(res.message)}[/]")
             return EXIT_GOAL
         console.print(f"[bold green]{escape(res.message)}[/] (peak {res.peak_rate:g} req/s)")
-        t = Table(title=f"margins at {res.answer} members")
+        t = Table(title=f"margins at {res.answer} {'members' if res.vary == 'members' else 'vCPUs'}")
         for col in ("SLO", "mean", f"{args.confidence:.0%} CI", "threshold", "margin"):
             t.add_column(col, justify="right")
         for r in res.margins().itertuples(index=False):
@@ -465,8 +466,9 @@ def register(sub: Any) -> None:
 
     pl = sub.add_parser(
         "plan",
-        help="find the fewest members that meet SLOs with a given confidence",
-        description="Clone the pool's first member until every --slo holds at the upper confidence bound.",
+        help="find the fewest members (or amphora vCPUs) that meet SLOs with a given confidence",
+        description="Clone the pool's first member (or add amphora vCPUs with --vary flavor) until every --slo "
+        "holds at the upper confidence bound.",
     )
     pl.add_argument("scenario", metavar="SCENARIO")
     pl.add_argument(
@@ -477,13 +479,16 @@ def register(sub: Any) -> None:
         help="e.g. 'p99<0.25', 'p99<250ms', 'mean<0.1', 'errors<0.001', 'availability>=99.9%%' (repeatable)",
     )
     pl.add_argument(
-        "--vary", default="members", choices=["members", "flavor", "topology"], help="what to size (members)"
+        "--vary",
+        default="members",
+        choices=["members", "flavor", "topology"],
+        help="what to size: members (clones of the pool's first member) or flavor (amphora vCPUs)",
     )
     pl.add_argument("--pool", metavar="NAME", help="pool to size (default: the first)")
     pl.add_argument("--peak-rate", type=_rate, metavar="R", help="scale traffic to this combined peak rate (req/s)")
     pl.add_argument("--replications", "-r", type=_positive_int, default=5, metavar="N")
     pl.add_argument("--confidence", type=_fraction, default=0.95)
-    pl.add_argument("--max-members", type=_positive_int, default=200, metavar="N", help="give up above this")
+    pl.add_argument("--max-members", type=_positive_int, default=200, metavar="N", help="give up above this count")
     _engine_args(pl)
     pl.set_defaults(func=cmd_plan)
 

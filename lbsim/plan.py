@@ -66,18 +66,17 @@ SLO_METRICS: dict[str, str] = {
     "availability": "availability",
     "throughput": "throughput",
 }
-SUPPORTED_VARY = ("members",)
+SUPPORTED_VARY = ("members", "flavor")
+#: the table column (and unit) of each knob
+KNOB_COLUMN = {"members": "members", "flavor": "vcpus"}
 NOT_YET = {
-    "flavor": (
-        "--vary flavor is not supported yet: the engine does not model amphora capacity "
-        "(vCPUs, connection limits) in this version, so every flavor would look the same"
-    ),
     "topology": (
         "--vary topology is not supported yet: SINGLE and ACTIVE_STANDBY carry the same "
         "traffic in lbsim (the standby does not serve), so topology does not change capacity; "
         "compare their failover behaviour with `lbsim sweep --set loadbalancer.topology=SINGLE,ACTIVE_STANDBY`"
     ),
 }
+MAX_VCPUS = 256  # model.Flavor's bound
 
 
 class PlanError(ValueError):
@@ -260,6 +259,28 @@ def with_members(data: dict[str, Any], pool_index: int, count: int) -> dict[str,
     return out
 
 
+def with_vcpus(data: dict[str, Any], vcpus: int) -> dict[str, Any]:
+    """A copy of scenario data whose amphora flavor has ``vcpus`` CPUs (other fields kept)."""
+    import copy
+
+    out = copy.deepcopy(data)
+    lb = out["loadbalancer"]
+    flavor = dict(lb.get("flavor") or m.Flavor().model_dump(mode="json"))
+    flavor["vcpus"] = vcpus
+    lb["flavor"] = flavor
+    return out
+
+
+def stable_vcpus(data: dict[str, Any], limit: int) -> int | None:
+    """The fewest vCPUs whose connection rate exceeds the offered load (None: no traffic)."""
+    if not data.get("traffic"):
+        return None
+    flavor = data["loadbalancer"].get("flavor") or m.Flavor().model_dump(mode="json")
+    per_cpu = float(flavor["requests_per_second_per_vcpu"])
+    n = math.floor(peak_rate(data) / per_cpu) + 1
+    return min(n, limit + 1)
+
+
 def _mean_service(dist: dict[str, Any], base_dir: Path | None) -> float:
     from lbsim.distributions import make_sampler
 
@@ -311,11 +332,16 @@ class PlanResult:
     result: SweepResult | None = field(default=None, repr=False)
     message: str = ""
 
+    @property
+    def column(self) -> str:
+        """The evaluations' count column: ``members`` or ``vcpus``."""
+        return KNOB_COLUMN[self.vary]
+
     def margins(self) -> pd.DataFrame:
         """Per SLO at the chosen count: mean, CI, threshold and margin (absolute, relative)."""
         if self.answer is None:
             return pd.DataFrame()
-        row = self.evaluations[self.evaluations["members"] == self.answer].iloc[0]
+        row = self.evaluations[self.evaluations[self.column] == self.answer].iloc[0]
         rows = []
         for s in self.slos:
             iv = Interval(row[f"{s.metric}_mean"], row[f"{s.metric}_ci_lo"], row[f"{s.metric}_ci_hi"], int(row["n"]))
@@ -338,7 +364,7 @@ class PlanResult:
         """One figure per SLO metric: mean and CI against member count, SLO line, answer."""
         return {
             f"plan-{s.metric}": plots.plan_curve(
-                self.evaluations, s.metric, s.threshold, upper=s.upper, chosen=self.answer
+                self.evaluations, s.metric, s.threshold, upper=s.upper, chosen=self.answer, x=self.column
             )
             for s in self.slos
         }
@@ -362,10 +388,13 @@ def plan(
     progress: ProgressCallback | None = None,
     log: Callable[[str], None] | None = None,
 ) -> PlanResult:
-    """Find the fewest members of ``pool`` (default: the first) meeting every SLO.
+    """Find the fewest members of ``pool`` (default: the first), or with ``vary="flavor"``
+    the fewest amphora vCPUs (``loadbalancer.flavor.vcpus``; the flavor's other fields
+    are kept, or lbsim's defaults without a flavor), meeting every SLO.
 
-    ``log`` receives one line per evaluated count. Raises :class:`PlanError` for an
-    unsupported ``vary``, a bad SLO or pool, or a scenario that cannot be scaled.
+    ``max_members`` bounds the count searched. ``log`` receives one line per evaluated
+    count. Raises :class:`PlanError` for an unsupported ``vary``, a bad SLO or pool, or
+    a scenario that cannot be scaled.
     """
     import tempfile
 
@@ -391,15 +420,38 @@ def plan(
         scale_traffic(data, peak_rate_rps)
     rate = peak_rate(data) if all(s["arrival"]["process"] != "trace" for s in data.get("traffic", [])) else math.nan
     base = m.Scenario.model_validate(data)
-    existing = [mm["name"] for mm in data["loadbalancer"]["pools"][pidx]["members"]]
-    if not existing:
-        raise PlanError(f"pool {pool_name!r} has no member to clone")
-    keep = _referenced_members(data) & set(existing)
-    min_count = max([existing.index(n) + 1 for n in keep], default=1)
-    stable = stable_count(data, pidx, base_dir, max_members)
+    column = KNOB_COLUMN[vary]
+    unit = "member" if vary == "members" else "vCPU"
+    if vary == "members":
+        existing = [mm["name"] for mm in data["loadbalancer"]["pools"][pidx]["members"]]
+        if not existing:
+            raise PlanError(f"pool {pool_name!r} has no member to clone")
+        keep = _referenced_members(data) & set(existing)
+        min_count = max([existing.index(n) + 1 for n in keep], default=1)
+        stable = stable_count(data, pidx, base_dir, max_members)
+        limit = max_members
+
+        def variant(n: int) -> dict[str, Any]:
+            return with_members(data, pidx, n)
+
+    else:
+        min_count = 1
+        limit = min(max_members, MAX_VCPUS)
+        members_ok = stable_count(data, pidx, base_dir, len(data["loadbalancer"]["pools"][pidx]["members"]))
+        n_members = len(data["loadbalancer"]["pools"][pidx]["members"])
+        if members_ok is not None and members_ok > n_members:
+            raise PlanError(
+                f"the {n_members} members of pool {pool_name!r} cannot carry {rate:g} req/s whatever the flavor; "
+                "size the members first (--vary members)"
+            )
+        stable = stable_vcpus(data, limit)
+
+        def variant(n: int) -> dict[str, Any]:
+            return with_vcpus(data, n)
+
     start = max(min_count, stable or 1)
     say = log or (lambda _s: None)
-    if start > max_members:
+    if start > limit:
         return PlanResult(
             vary,
             pool_name,
@@ -411,7 +463,7 @@ def plan(
             stable,
             pd.DataFrame(),
             None,
-            f"even {max_members} members cannot carry {rate:g} req/s (capacity below the load)",
+            f"even {limit} {unit}s cannot carry {rate:g} req/s (capacity below the load)",
         )
 
     own = engine is None
@@ -425,10 +477,8 @@ def plan(
         specs: list[RunSpec] = []
         points: list[Point] = []
         for i, n in enumerate(counts):
-            sc = m.Scenario.model_validate(with_members(data, pidx, n))
-            d = design(
-                sc, [Point(i, {"members": n}, {})], replications, base_dir=base_dir, crn=True, seed_base=seed_base
-            )
+            sc = m.Scenario.model_validate(variant(n))
+            d = design(sc, [Point(i, {column: n}, {})], replications, base_dir=base_dir, crn=True, seed_base=seed_base)
             specs.extend(replace(s, point=i) for s in d.specs)
             points.extend(d.points)
         return Design(base, seed_base, points, replications, True, specs, d.base_dir)
@@ -449,7 +499,7 @@ def plan(
             f"(mean {ivs[s.metric].mean:.4g}, CI [{ivs[s.metric].lo:.4g}, {ivs[s.metric].hi:.4g}])"
             for s in objectives
         )
-        say(f"{n} member{'s' if n != 1 else ''}: {parts}")
+        say(f"{n} {unit}{'s' if n != 1 else ''}: {parts}")
         return ok
 
     try:
@@ -457,15 +507,15 @@ def plan(
         last_fail = start - 1
         step = 1
         n = start
-        while n <= max_members:
+        while n <= limit:
             if evaluate(n):
                 answer = n
                 break
             last_fail = n
             n += step
             step *= 2
-        if answer is None and last_fail < max_members and evaluate(max_members):
-            answer = max_members
+        if answer is None and last_fail < limit and evaluate(limit):
+            answer = limit
         if answer is not None:
             lo, hi = last_fail, answer
             while hi - lo > 1:
@@ -497,9 +547,9 @@ def plan(
             eng.close()
         if tmp is not None:
             tmp.cleanup()
-    evaluations = _evaluations_table(final, objectives, evaluated)
+    evaluations = _evaluations_table(final, objectives, evaluated, column)
     if answer is None:
-        msg = f"no member count up to {max_members} meets every SLO"
+        msg = f"no {unit} count up to {limit} meets every SLO"
     else:
         below = answer - 1
         why = (
@@ -509,7 +559,7 @@ def plan(
             if below < min_count
             else "does not meet every SLO"
         )
-        msg = f"{answer} members meet every SLO; {below} {why}" if below >= 1 else "1 member meets every SLO"
+        msg = f"{answer} {unit}s meet every SLO; {below} {why}" if below >= 1 else f"1 {unit} meets every SLO"
     result = PlanResult(
         vary, pool_name, answer, objectives, confidence, replications, rate, stable, evaluations, final, msg
     )
@@ -522,7 +572,9 @@ def _nan(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
-def _evaluations_table(res: SweepResult, objectives: list[SLO], evaluated: dict[int, bool]) -> pd.DataFrame:
+def _evaluations_table(
+    res: SweepResult, objectives: list[SLO], evaluated: dict[int, bool], column: str
+) -> pd.DataFrame:
     """The points table with one ``met: <slo>`` column per SLO and ``all_met``."""
     pts = res.points.copy()
     for s in objectives:
@@ -530,7 +582,7 @@ def _evaluations_table(res: SweepResult, objectives: list[SLO], evaluated: dict[
             s.met(Interval(r[f"{s.metric}_mean"], r[f"{s.metric}_ci_lo"], r[f"{s.metric}_ci_hi"], int(r["n"])))
             for _, r in pts.iterrows()
         ]
-    pts["all_met"] = [evaluated[int(n)] for n in pts["members"]]
+    pts["all_met"] = [evaluated[int(n)] for n in pts[column]]
     return pts
 
 
@@ -561,5 +613,7 @@ __all__ = [
     "predicted_members_mmc",
     "scale_traffic",
     "stable_count",
+    "stable_vcpus",
     "with_members",
+    "with_vcpus",
 ]

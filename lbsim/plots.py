@@ -498,26 +498,29 @@ def plan_curve(
     upper: bool = True,
     chosen: int | None = None,
     ax: Axes | None = None,
+    x: str = "members",
 ) -> Figure:
-    """A metric's mean and CI against member count, with the SLO line and the chosen count."""
+    """A metric's mean and CI against a count (``x``: members or vcpus), with the SLO line
+    and the chosen count."""
     fig, ax = _fig_ax(ax, (7, 4))
-    ev = evaluations.sort_values("members")
-    x = ev["members"].to_numpy(dtype=float)
+    ev = evaluations.sort_values(x)
+    xname = x
+    xs = ev[xname].to_numpy(dtype=float)
     y = ev[f"{metric}_mean"].to_numpy(dtype=float)
     lo = ev[f"{metric}_ci_lo"].to_numpy(dtype=float)
     hi = ev[f"{metric}_ci_hi"].to_numpy(dtype=float)
-    ax.plot(x, y, marker="o", color="#1f77b4", label=f"{metric} mean")
+    ax.plot(xs, y, marker="o", color="#1f77b4", label=f"{metric} mean")
     err = np.vstack([np.nan_to_num(y - lo), np.nan_to_num(hi - y)])
-    ax.errorbar(x, y, yerr=err, fmt="none", ecolor="#1f77b4", capsize=4)
+    ax.errorbar(xs, y, yerr=err, fmt="none", ecolor="#1f77b4", capsize=4)
     ax.axhline(threshold, color="#d62728", linestyle="--", label=f"SLO {'<' if upper else '>'} {threshold:g}")
     if chosen is not None:
-        ax.axvline(chosen, color="#2ca02c", linestyle=":", label=f"chosen: {chosen} members")
+        ax.axvline(chosen, color="#2ca02c", linestyle=":", label=f"chosen: {chosen} {xname}")
     finite = y[np.isfinite(y)]
     if len(finite) and finite.max() / max(finite.min(), 1e-12) > 50 and finite.min() > 0:
         ax.set_yscale("log")
-    ax.set_xlabel("members")
+    ax.set_xlabel(xname)
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} against member count")
+    ax.set_title(f"{metric} against {xname}")
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -310,13 +310,14 @@ def experiment_figures(folder: Path) -> dict[str, Figure]:
 
 
 def _plan_figures(points: pd.DataFrame, meta: Mapping[str, Any]) -> dict[str, Figure]:
-    from lbsim.plan import parse_slo
+    from lbsim.plan import KNOB_COLUMN, parse_slo
 
+    column = KNOB_COLUMN.get(str(meta.get("vary", "members")), "members")
     figs: dict[str, Figure] = {}
     for text in meta.get("slos", []):
         s = parse_slo(text)
         figs[f"plan-{s.metric}"] = plots.plan_curve(
-            points, s.metric, s.threshold, upper=s.upper, chosen=meta.get("answer")
+            points, s.metric, s.threshold, upper=s.upper, chosen=meta.get("answer"), x=column
         )
     return figs
 
@@ -408,12 +409,16 @@ def experiment_sections(folder: Path) -> list[Section]:
 
 
 def _plan_body(folder: Path, meta: Mapping[str, Any]) -> str:
+    from lbsim.plan import KNOB_COLUMN
+
     answer = meta.get("answer")
+    column = KNOB_COLUMN.get(str(meta.get("vary", "members")), "members")
+    unit = "members" if column == "members" else "vCPUs"
     head = (
-        f"<p><b>{answer} members</b> meet every SLO ({html.escape(', '.join(meta.get('slos', [])))}) "
+        f"<p><b>{answer} {unit}</b> meet every SLO ({html.escape(', '.join(meta.get('slos', [])))}) "
         f"at {float(meta.get('peak_rate') or 0):g} req/s.</p>"
         if answer is not None
-        else "<p class='fail'>No evaluated member count meets every SLO.</p>"
+        else f"<p class='fail'>No evaluated {column} count meets every SLO.</p>"
     )
     margins = folder / "margins.csv"
     body = head
@@ -422,8 +427,8 @@ def _plan_body(folder: Path, meta: Mapping[str, Any]) -> str:
     plan_csv = folder / "plan.csv"
     if plan_csv.is_file():
         df = pd.read_csv(plan_csv)
-        keep = ["members", "n"] + [c for c in df.columns if c.startswith("met: ") or c == "all_met"]
-        body += "<h3>Evaluated member counts</h3>" + _table(df[keep])
+        keep = [column, "n"] + [c for c in df.columns if c.startswith("met: ") or c == "all_met"]
+        body += f"<h3>Evaluated {unit} counts</h3>" + _table(df[keep])
     return body
 
 

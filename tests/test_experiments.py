@@ -436,10 +436,31 @@ def test_plan_matches_erlang_c_for_an_mmc_pool(target: float) -> None:
     assert len(below) == 1 and not bool(below["all_met"].iloc[0])  # the count below was tried and failed
 
 
+def test_plan_vary_flavor_sizes_the_amphora_between_queueing_bounds() -> None:
+    """The amphora CPU is a queue with c = vCPUs servers and a deterministic cost per
+    connection (5 ms at 200 connections/s per vCPU); members add an exponential 5 ms.
+    Mean latency = 10 ms + the CPU queue's wait, which lies between 0 and the M/M/c wait
+    (deterministic service waits less than exponential), so Erlang C bounds the answer."""
+    from lbsim.queueing import mmc_mean_wait
+
+    sc = load_scenario(SCENARIOS / "amphora-cpu.yaml")
+    lam, cost, service, target = 600.0, 1 / 200, 0.005, 0.0108
+    low = next(c for c in range(1, 64) if c / cost > lam)  # stability
+    high = next(c for c in range(low, 64) if cost + service + mmc_mean_wait(lam, 1 / cost, c) <= target)
+    res = plan(sc, [f"mean<{target}"], vary="flavor", replications=3, jobs=1)
+    assert res.column == "vcpus" and res.stable_from == low == 4
+    assert res.answer is not None and low <= res.answer <= high + 1, (res.answer, low, high)
+    ev = res.evaluations.set_index("vcpus")
+    assert bool(ev.loc[res.answer, "all_met"]) and ev.loc[res.answer, "latency_mean_ci_hi"] < target
+    if res.answer - 1 >= low:
+        assert not bool(ev.loc[res.answer - 1, "all_met"])
+
+
 def test_plan_refuses_unsupported_knobs(capsys: pytest.CaptureFixture[str]) -> None:
-    for knob in ("flavor", "topology"):
-        assert cli(["plan", str(SCENARIOS / "mmc.yaml"), "--slo", "p99<1", "--vary", knob]) == 2
-        assert f"--vary {knob} is not supported yet" in capsys.readouterr().err
+    assert cli(["plan", str(SCENARIOS / "mmc.yaml"), "--slo", "p99<1", "--vary", "topology"]) == 2
+    assert "--vary topology is not supported yet" in capsys.readouterr().err
+    with pytest.raises(PlanError, match="size the members first"):
+        plan(load_scenario(SCENARIOS / "mmc.yaml"), ["p99<1"], vary="flavor", jobs=1)
 
 
 def test_cli_plan_and_compare_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
