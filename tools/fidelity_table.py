@@ -115,7 +115,8 @@ def run_suite(out: Path, pytest_args: list[str]) -> int:
     env = dict(os.environ, **{ENV: str(out)})
     cmd = [sys.executable, "-m", "pytest", "-m", "haproxy", "-p", "no:cacheprovider", "tests/conformance", *pytest_args]
     print("running:", " ".join(cmd), file=sys.stderr)
-    return subprocess.run(cmd, cwd=ROOT, env=env, check=False).returncode
+    # pytest talks on stderr: stdout is kept for the table
+    return subprocess.run(cmd, cwd=ROOT, env=env, stdout=sys.stderr, check=False).returncode
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1036,7 +1036,7 @@ def test_request_outcomes_match_haproxy(outcomes: dict[str, Outcome], case_id: s
         suite="health",
         case=case.id,
         title=case.title,
-        metric=f"request outcomes and servers ({compared} of {len(real.requests)} compared)",
+        metric=f"request outcomes, request by request ({compared} of {len(real.requests)} compared)",
         twin=sim_all,
         haproxy=hap_all,
         worst=len(diffs),
