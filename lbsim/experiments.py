@@ -669,19 +669,40 @@ class RunStore:
             return []
         return [json.loads(line)["key"] for line in log.read_text().splitlines() if line.strip()]
 
-    def clean_stale(self) -> int:
-        """Remove temporary files left by processes that no longer exist; returns how many."""
+    def clean_stale(self, max_age: float = 60.0) -> int:
+        """Remove temporary files left by killed writers; returns how many.
+
+        A temporary file lives for milliseconds (write, then rename), so one whose
+        writer is gone (no such process, or a zombie) or that is older than ``max_age``
+        seconds is debris of a killed run.
+        """
         n = 0
+        now = time.time()
         for tmp in self.folder.glob(".*.tmp"):
             try:
                 pid = int(tmp.name.rsplit(".", 2)[-2])
-                os.kill(pid, 0)
-            except ProcessLookupError:
+                stale = not _pid_alive(pid) or now - tmp.stat().st_mtime > max_age
+            except (ValueError, OSError):
+                continue
+            if stale:
                 tmp.unlink(missing_ok=True)
                 n += 1
-            except (ValueError, PermissionError, OSError):
-                continue
         return n
+
+
+def _pid_alive(pid: int) -> bool:
+    """True when process ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: trust kill(0)
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 # --------------------------------------------------------------------------------------
