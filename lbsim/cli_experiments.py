@@ -158,6 +158,8 @@ def _run_guarded(out: Path, body: Callable[[], int]) -> int:
         return EXIT_GOAL
     except KeyboardInterrupt:
         return _interrupted(out)
+    except ImportError as exc:  # --dask without dask.distributed installed
+        return _engine_error(RuntimeError(f"{exc}; install it with: pip install 'dask[distributed]'"))
     except OSError as exc:  # e.g. a Dask scheduler that cannot be reached
         return _engine_error(exc)
 

@@ -789,7 +789,7 @@ class Engine:
                 )
                 self._client = Client(self._cluster)
             else:
-                self._client = Client(self.dask)
+                self._client = Client(self.dask, timeout="20s")
         return self._client
 
     def dask_addresses(self) -> list[str]:
@@ -1011,20 +1011,24 @@ class SweepResult:
 
     def latency_histogram(self, point: int) -> np.ndarray:
         """The latency histogram of a grid point, summed over its replications
-        (bins of :func:`lbsim.metrics.bin_edges`)."""
+        (bins of :func:`lbsim.metrics.bin_edges`; runs missing from the store are skipped)."""
         from lbsim.metrics import NBINS
 
         total = np.zeros(NBINS, dtype=np.int64)
         for key in self.runs.loc[self.runs["point"] == point, "key"]:
-            h = self.records[key]["latency_hist"]
+            if str(key) not in self.records:
+                continue
+            h = self.records[str(key)]["latency_hist"]
             np.add.at(total, np.asarray(h["bins"], dtype=np.int64), np.asarray(h["counts"], dtype=np.int64))
         return total
 
     def members(self) -> pd.DataFrame:
-        """Per-member rows of every run: point, replication, labels, then members.csv's columns."""
+        """Per-member rows of every stored run: point, replication, labels, then members.csv's columns."""
         frames = []
         labels = self.labels
         for _, r in self.runs.iterrows():
+            if str(r["key"]) not in self.records:
+                continue
             df = pd.DataFrame(self.records[str(r["key"])]["members"])
             df.insert(0, "point", int(r["point"]))
             df.insert(1, "replication", int(r["replication"]))

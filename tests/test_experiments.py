@@ -273,7 +273,7 @@ def _tables(folder: Path) -> tuple[bytes, bytes]:
 
 
 def test_serial_processes_and_dask_give_identical_tables(tmp_path: Path) -> None:
-    pytest.importorskip("distributed")
+    distributed = pytest.importorskip("distributed")
     sc = small(25)
     sets = ["loadbalancer.pools.0.lb_algorithm=ROUND_ROBIN,LEAST_CONNECTIONS", "traffic.0.arrival.rate=80,160"]
     serial = sweep(sc, sets, replications=2, jobs=1, out=tmp_path / "serial")
@@ -282,13 +282,21 @@ def test_serial_processes_and_dask_give_identical_tables(tmp_path: Path) -> None
         addresses = eng.dask_addresses()
         dask = sweep(sc, sets, replications=2, engine=eng, out=tmp_path / "dask")
     assert len(addresses) == 3 and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+    # a scheduler given by address (--dask tcp://HOST:PORT): workers return records, this process stores them
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        remote = sweep(sc, sets, replications=2, dask=cluster.scheduler_address, out=tmp_path / "remote")
     # work really was spread over other processes
-    pids = {
-        json.loads(line)["pid"] for line in (tmp_path / "procs" / STORE_DIR / "executed.log").read_text().splitlines()
-    }
-    assert os.getpid() not in pids and len(pids) >= 1
-    assert serial.executed == procs.executed == dask.executed == 8
-    assert _tables(tmp_path / "serial") == _tables(tmp_path / "procs") == _tables(tmp_path / "dask")
+    for folder in ("procs", "dask", "remote"):
+        log = (tmp_path / folder / STORE_DIR / "executed.log").read_text().splitlines()
+        pids = {json.loads(line)["pid"] for line in log}
+        assert len(log) == 8 and os.getpid() not in pids, folder
+    assert serial.executed == procs.executed == dask.executed == remote.executed == 8
+    tables = _tables(tmp_path / "serial")
+    for folder in ("procs", "dask", "remote"):
+        assert _tables(tmp_path / folder) == tables, folder
     pd.testing.assert_frame_equal(serial.points, dask.points)
 
 

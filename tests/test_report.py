@@ -164,6 +164,13 @@ def test_compare_and_plan_reports(tmp_path: Path) -> None:
             axes_have_data(fig)
 
 
+def test_run_report_without_the_scenario_file(tmp_path: Path) -> None:
+    res = run_scenario(load_scenario(SCENARIOS / "small-web.yaml"))  # saved without scenario.yaml text
+    folder = res.save(tmp_path / "bare")
+    html = build_report(folder)
+    check_html(html, RUN_SECTIONS)
+
+
 def test_report_cli_and_bad_folders(run_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["report", str(run_folder), "--out", str(tmp_path / "r")]) == 0
     assert "report.html" in capsys.readouterr().out
