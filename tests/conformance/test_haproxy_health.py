@@ -24,9 +24,18 @@ marked ``xfail(strict=True)`` with the measured numbers):
   0.25 s of HAProxy's;
 * drain / maintenance: the status strings, and the server of every request (pick order
   identical);
+* ROUND_ROBIN after a server comes back UP: the server of every later request (pick
+  order identical);
 * no usable member: after the last member went DOWN, every request is answered 503 at
-  once on both sides;
-* queues: the same statuses, and each request's latency within 0.25 s.
+  once on both sides; and request by request, the same outcome throughout (refusing but
+  UP, DOWN, recovering), leaving out requests sent while the two sides may legitimately
+  disagree (between a change in one and the same change in the other) or within 50 ms
+  of a fault;
+* queues: the same statuses, and each request's latency within 0.25 s; a full listener:
+  the frontend status HAProxy reports, hence the listener's operating status.
+
+Clients send at x.x5 s (every 0.1 s from 0.25 s), so no request races a check of
+setting B, which HAProxy runs on whole seconds.
 
 The hang cases use ``timeout >= delay``: HAProxy then ends a check on a hung server after
 exactly ``timeout`` (haproxy-semantics.md), so the twin has one time to match, not a range.
@@ -730,7 +739,7 @@ def _send_plan(case: Case) -> list[float]:
         return [at] * n
     if case.rate <= 0:
         return []
-    start = 0.2
+    start = 0.25  # x.x5 s: 50 ms away from the checks of setting B (whole seconds), no races
     n = int((case.duration - 0.6 - start) * case.rate)
     return [start + i / case.rate for i in range(n)]
 
@@ -1045,6 +1054,38 @@ def test_request_outcomes_match_haproxy(outcomes: dict[str, Outcome], case_id: s
     )
     assert compared >= len(real.requests) // 2
     assert not diffs, f"{len(diffs)} of {compared} requests differ:\n" + "\n".join(diffs[:20])
+
+
+@pytest.mark.parametrize("case_id", _param("rejoin", ["B-refuse", "B-error", "B-hang"]))
+def test_round_robin_order_after_a_server_comes_back(outcomes: dict[str, Outcome], case_id: str) -> None:
+    """ROUND_ROBIN pick order once the failed server is UP again: the server of every
+    request sent after it came back (both sides) is the same. Setting B (two members,
+    first checks at 0 and 1 s on both sides) keeps the comparison free of the twin's
+    first-check offset."""
+    case, real, twin = _get(outcomes, case_id)
+    hap_up = [t for t, s in real.states["m1"] if s == "UP"][-1]
+    sim_up = [t for t, s in twin.states["m1"] if s == "UP"][-1]
+    start = max(hap_up, sim_up) + RACE_WINDOW
+    sim_req = twin.requests.sort_values("time", kind="stable").reset_index(drop=True)
+    pairs = [
+        (r.server if r.status == 200 else str(r.status), str(row.member) if row.outcome == "ok" else str(row.outcome))
+        for r, row in zip(real.requests, sim_req.itertuples(), strict=True)
+        if r.sent - real.t0 > start
+    ]
+    hap, sim = [a for a, _ in pairs], [b for _, b in pairs]
+    record_fidelity(
+        suite="health",
+        case=case.id,
+        title=case.title,
+        metric=f"servers of the {len(pairs)} requests after m1 is UP again (from {start:.2f} s)",
+        twin=" ".join(sim[:8]) + (" ..." if len(sim) > 8 else ""),
+        haproxy=" ".join(hap[:8]) + (" ..." if len(hap) > 8 else ""),
+        worst=sum(a != b for a, b in pairs),
+        tolerance="pick order identical",
+        ok=hap == sim,
+    )
+    assert len(pairs) >= 10
+    assert hap == sim
 
 
 def _counts(served: list[str]) -> str:
