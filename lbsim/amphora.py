@@ -123,6 +123,8 @@ class Amphora:
         self.peers = role != "STANDALONE"
         #: whether this amphora holds the VIP (its frontends take the traffic)
         self.active = False
+        #: servers whose check loop must (re)start after the current render
+        self._to_start: list[ServerState] = []
         #: traffic sizes per listener (for the frontends' byte counters)
         self.sizes: dict[str, tuple[int, int]] = {}
         #: stats already reported in heartbeats, per listener (v3 heartbeats carry deltas)
@@ -212,6 +214,7 @@ class Amphora:
                 rendered.listeners[li.name] = fe
                 if fe_backend is not None:
                     rendered.backends[f"{pool_name}:{li.name}"] = (str(pool_name), li.name)
+        self._start_checks()
         for name, fe in rendered.listeners.items():
             if name in self.sizes:
                 fe.request_bytes, fe.response_bytes = self.sizes[name]
@@ -249,7 +252,15 @@ class Amphora:
                     len(self.dp.servers),
                     mem.name,
                     spec.concurrency,
-                    make_sampler(spec.service_time, stream(self.seed, f"service:{mem.name}"), self.base_dir),
+                    self.dp.service_sampler(
+                        pool,
+                        spec.service_time,
+                        lambda: make_sampler(
+                            spec.service_time,
+                            stream(self.seed, f"service:{pool}:{spec.service_time.model_dump_json()}"),
+                            self.base_dir,
+                        ),
+                    ),
                     make_sampler(m.Uniform(dist="uniform", low=0, high=1), stream(self.seed, f"partial:{mem.name}")),
                     spec.behaviour,
                     spec.status,
@@ -275,18 +286,25 @@ class Amphora:
                     st.counter.restore_after_reload(keep.is_up())
                 elif fresh:
                     st.counter.restore_after_reload(True)
-                self.env.process(self._check_loop(st, st.loop_gen, self._first_offset(st)))
+                self._to_start.append(st)
         elif st.admin_up and not was_admin and st.counter is not None:
             st.counter.reset_to_start()  # leaving maintenance: back to h = rise
 
-    def _first_offset(self, st: ServerState) -> float:
-        """When a (re)started check loop first runs: HAProxy's start-up spreading."""
+    def _start_checks(self) -> None:
+        """Start the check loops of (re)configured servers with HAProxy's start-up spreading.
+
+        Offsets are computed once over every checked server of the process, in
+        configuration order, and each new loop takes its server's offset.
+        """
+        if not self._to_start:
+            return
         checked = [s for s in self.servers.values() if s.monitor is not None]
-        if st not in checked:
-            return 0.0
-        intervals = [max(1, round(s.monitor.delay * 1000)) for s in checked if s.monitor]
-        offsets = hc.first_check_offsets(intervals)
-        return float(offsets[checked.index(st)])
+        intervals = [max(1, round(s.monitor.delay * 1000)) for s in checked if s.monitor is not None]
+        offsets = dict(zip((id(s) for s in checked), hc.first_check_offsets(intervals), strict=True))
+        for st in self._to_start:
+            if st.monitor is not None:
+                self.env.process(self._check_loop(st, st.loop_gen, float(offsets.get(id(st), 0.0))))
+        self._to_start = []
 
     # --------------------------------------------------------- health checks
     def _check_loop(self, st: ServerState, gen: int, offset: float) -> Generator[simpy.Event, Any, None]:

@@ -300,6 +300,7 @@ class DataPlane:
         self.warmup = warmup
         self.servers: list[Server] = []
         self.server_by_name: dict[str, Server] = {}
+        self._samplers: dict[tuple[str, str], Sampler] = {}
         self.frontends: dict[str, Frontend] = {}
         self.vip_up = True
         nsec = int(duration) + 2
@@ -338,6 +339,20 @@ class DataPlane:
             self._lat = self.latency._lat
             self._who = self.latency._who
             self._when = self.latency._when
+
+    def service_sampler(self, pool: str, dist: Any, make: Callable[[], Sampler]) -> Sampler:
+        """The service-time sampler shared by a pool's members with the same distribution.
+
+        Sharing keeps one hot buffer instead of one per member (which matters with
+        thousands of members) and gives common random numbers across balancing
+        algorithms: the k-th service started in a pool draws the k-th value, whichever
+        member serves it.
+        """
+        key = (pool, dist.model_dump_json())
+        sampler = self._samplers.get(key)
+        if sampler is None:
+            sampler = self._samplers[key] = make()
+        return sampler
 
     # ------------------------------------------------------------------ counts
     @property

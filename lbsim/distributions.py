@@ -29,30 +29,41 @@ def stream(seed: int, name: str) -> np.random.Generator:
 
 
 class Sampler:
-    """Draws from one distribution, block by block; ``sampler()`` returns the next value."""
+    """Draws from one distribution, block by block; ``sampler()`` returns the next value.
 
-    __slots__ = ("_buf", "_draw", "_i", "mean")
+    ``block`` trades numpy call overhead against memory: thousands of members each
+    holding a large block would spend more on memory traffic than they save.
+    """
 
-    def __init__(self, draw: object, mean: float) -> None:
+    __slots__ = ("_block", "_buf", "_draw", "_i", "mean")
+
+    def __init__(self, draw: object, mean: float, block: int = BLOCK) -> None:
         self._draw = draw  # callable(n) -> np.ndarray
         self._buf: list[float] = []
         self._i = 0
+        self._block = block
         self.mean = mean
 
     def __call__(self) -> float:
         i = self._i
         buf = self._buf
         if i >= len(buf):
-            buf = self._buf = self._draw(BLOCK).tolist()  # type: ignore[operator]
+            buf = self._buf = self._draw(self._block).tolist()  # type: ignore[operator]
             i = 0
         self._i = i + 1
         return buf[i]
 
 
 def make_sampler(
-    dist: m.Distribution, rng: np.random.Generator, base_dir: Path | None = None
+    dist: m.Distribution, rng: np.random.Generator, base_dir: Path | None = None, block: int = BLOCK
 ) -> Sampler:
     """A sampler for a scenario distribution, drawing from ``rng``."""
+    sampler = _make_sampler(dist, rng, base_dir)
+    sampler._block = block
+    return sampler
+
+
+def _make_sampler(dist: m.Distribution, rng: np.random.Generator, base_dir: Path | None) -> Sampler:
     if isinstance(dist, m.Constant):
         value = float(dist.value)
         return Sampler(lambda n: np.full(n, value), value)

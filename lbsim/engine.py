@@ -176,9 +176,10 @@ class Simulation:
         self.amphorae.append(amp)
         return amp
 
-    def _bring_up(self, amp: Amphora, *, fresh: bool, take_vip: bool) -> None:
+    def _bring_up(self, amp: Amphora, *, fresh: bool, take_vip: bool, rendered: bool = False) -> None:
         """An amphora is built: HAProxy starts with the current config, heartbeats begin."""
-        amp.render(self.cp, self.lb_name, self.serving, fresh=fresh)
+        if not rendered:
+            amp.render(self.cp, self.lb_name, self.serving, fresh=fresh)
         for name in self.partitioned:
             if name in amp.servers:
                 amp.servers[name].server.set_partitioned(True)
@@ -212,7 +213,7 @@ class Simulation:
         for w in upd.writes:
             self.cp.set_operating_status(w.object_type, w.object_id, w.operating_status)
         self._record_initial()
-        self._bring_up(first, fresh=True, take_vip=True)
+        self._bring_up(first, fresh=True, take_vip=True, rendered=True)
         if self.topology == "ACTIVE_STANDBY":
             self._bring_up(self._new_amphora("BACKUP"), fresh=True, take_vip=False)
 

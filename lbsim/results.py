@@ -67,6 +67,9 @@ class RunResult:
     scenario_yaml: str = ""
     requests: pd.DataFrame | None = None
     stats: pd.DataFrame | None = None
+    #: autoscaling (only for scenarios with an ``autoscaling`` pool): decisions and pool sizes
+    scaling: pd.DataFrame | None = None
+    pool_size: pd.DataFrame | None = None
 
     @property
     def passed(self) -> bool:
@@ -94,6 +97,10 @@ class RunResult:
             self.api_calls.to_csv(tmp / "api.csv", index=False, lineterminator="\n")
             if self.stats is not None:
                 self.stats.to_csv(tmp / "stats.csv", index=False, lineterminator="\n")
+            if self.scaling is not None:
+                self.scaling.to_csv(tmp / "scaling.csv", index=False, lineterminator="\n")
+            if self.pool_size is not None:
+                self.pool_size.to_csv(tmp / "pool_size.csv", index=False, lineterminator="\n")
             (tmp / "scenario.yaml").write_text(self.scenario_yaml, encoding="utf-8")
             if self.requests is not None:
                 self.requests.to_parquet(tmp / "requests.parquet", index=False)
@@ -122,7 +129,14 @@ class RunResult:
             scenario_yaml=(folder / "scenario.yaml").read_text() if (folder / "scenario.yaml").exists() else "",
             requests=pd.read_parquet(req) if req.exists() else None,
             stats=pd.read_csv(folder / "stats.csv") if (folder / "stats.csv").exists() else None,
+            scaling=_optional_csv(folder / "scaling.csv", keep_default_na=False, na_values=[""]),
+            pool_size=_optional_csv(folder / "pool_size.csv"),
         )
+
+
+def _optional_csv(path: Path, **kw: Any) -> pd.DataFrame | None:
+    """An optional table of the result folder (None when the run did not write it)."""
+    return pd.read_csv(path, **kw) if path.exists() else None
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -230,6 +244,7 @@ def object_catalogue(raw: RawRun) -> dict[str, Any]:
             ],
         }
     # objects created or changed through the API: take their final attributes
+    seen_members = {mem["name"] for p in pools.values() for mem in p["members"]}
     for obj in raw.cp.objects():
         a = obj.attrs
         if obj.type == "listener":
@@ -243,7 +258,8 @@ def object_catalogue(raw: RawRun) -> dict[str, Any]:
             }
         elif obj.type == "member":
             members = pools.setdefault(str(a.get("pool")), {"healthmonitor": None, "members": []})["members"]
-            if not any(mm["name"] == obj.name for mm in members):
+            if obj.name not in seen_members:
+                seen_members.add(obj.name)
                 members.append(
                     {
                         "name": obj.name,
@@ -333,6 +349,17 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
                 "outcome": [r[4] for r in dp.log],
             }
         )
+    from lbsim import autoscaling  # here, so `python -m lbsim.autoscaling` finds it not yet imported
+
+    scaling = pool_size = None
+    scalers = autoscaling.scalers_of(raw)
+    if scalers:
+        scaling = autoscaling.scaling_frame(scalers)
+        pool_size = autoscaling.pool_size_frame(scalers, raw.duration)
+        summary["autoscaling"] = autoscaling.autoscaling_summary(raw)
+        verdict = autoscaling.slo_verdict(raw)
+        if verdict is not None:
+            summary["slo"] = verdict
     return RunResult(
         summary,
         members,
@@ -345,6 +372,8 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
         scenario_yaml,
         requests,
         pd.DataFrame(raw.stats_rows, columns=STATS_COLUMNS),
+        scaling,
+        pool_size,
     )
 
 

