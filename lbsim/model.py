@@ -297,6 +297,9 @@ class Pool(_Strict):
     session_persistence: SessionPersistence | None = None
     healthmonitor: HealthMonitor | None = None
     members: list[Member] = Field(default_factory=list)
+    autoscaling: Autoscaling | None = Field(
+        default=None, description="lbsim: a scaling policy that adds and removes members through the API"
+    )
 
 
 class Listener(_Strict):
@@ -719,3 +722,147 @@ class Scenario(_Strict):
     def members_by_name(self) -> dict[str, tuple[Pool, Member]]:
         """Members keyed by name, with their pool."""
         return {m.name: (p, m) for p in self.loadbalancer.pools for m in p.members}
+
+
+# --------------------------------------------------------------------------------------
+# Autoscaling (lbsim extension: a pool's members grow and shrink with its load)
+# --------------------------------------------------------------------------------------
+
+
+class MemberTemplate(_Strict):
+    """What the scaler's new members look like to Octavia, how they serve, how they start.
+
+    ``boot_time`` is the time from the scaling decision until the server exists (Nova
+    boot, up to the point where an orchestrator such as Heat creates the pool member);
+    ``app_start`` is the further time until the application answers. Until then it
+    behaves as ``app_start_behaviour``: ``refuse`` (port closed), ``hang`` (accepts,
+    never answers) or ``error`` (answers 503, e.g. a readiness endpoint).
+    """
+
+    name_prefix: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.@\-]+$")] | None = None
+    address_range: str
+    protocol_port: Port
+    weight: Annotated[int, Field(ge=1, le=256)] = 1
+    monitor_port: Port | None = None
+    concurrency: Annotated[int, Field(ge=1, le=100_000, description="requests served at once")] = 1
+    service_time: Distribution = Field(default_factory=lambda: _exp(0.01))
+    boot_time: Distribution = Field(default_factory=lambda: _const(60.0))
+    app_start: Distribution = Field(default_factory=lambda: _const(0.0))
+    app_start_behaviour: Literal["refuse", "hang", "error"] = "refuse"
+
+    @field_validator("address_range")
+    @classmethod
+    def _range(cls, v: str) -> str:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise ValueError(f"expected a CIDR such as 10.0.1.0/24, got {v!r}") from None
+        return v
+
+
+class ConflictRetry(_Strict):
+    """How the scaler retries a call the API refused with 409 (load balancer busy).
+
+    Waits ``initial`` seconds, then ``factor`` times longer each time up to
+    ``max_interval``, each wait spread by +-``jitter`` (a fraction); gives up when the
+    next attempt would come more than ``timeout`` seconds after the first.
+    """
+
+    initial: PosFloat = 1.0
+    factor: Annotated[float, Field(ge=1.0)] = 2.0
+    max_interval: PosFloat = 30.0
+    jitter: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    timeout: PosFloat = 600.0
+
+
+class ScalingSlo(_Strict):
+    """A service-level objective for the pool; the run's verdict goes to summary.json."""
+
+    latency_p95: PosFloat | None = Field(default=None, description="seconds; the p95 must not exceed it")
+    latency_p99: PosFloat | None = Field(default=None, description="seconds; the p99 must not exceed it")
+    latency_mean: PosFloat | None = Field(default=None, description="seconds; the mean must not exceed it")
+    availability: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        default=None, description="share of requests answered successfully, at least"
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> ScalingSlo:
+        if all(getattr(self, f) is None for f in ("latency_p95", "latency_p99", "latency_mean", "availability")):
+            raise ValueError("give at least one objective: latency_p95, latency_p99, latency_mean or availability")
+        return self
+
+
+SCALING_METRICS = ("active_connections", "requests_per_second", "utilisation", "latency_p95")
+
+
+class Autoscaling(_Strict):
+    """A pool's scaling policy (lbsim): the metric, the rule, the limits and the template.
+
+    ``metric`` is measured at the load balancer for the members taking traffic, averaged
+    over ``window`` seconds: mean active connections per member, requests per second per
+    member, member utilisation (busy slots / concurrency) or the pool's p95 latency.
+    ``target_tracking`` aims at ``metric = target`` (no action within ``tolerance``);
+    ``step`` adds ``scale_out_step`` members above ``scale_out_threshold`` and removes
+    ``scale_in_step`` below ``scale_in_threshold``. A condition must hold for
+    ``evaluation_periods`` consecutive evaluations (every ``evaluation_interval``) before
+    the scaler acts; after a scale-out no scale-out for ``scale_out_cooldown`` and no
+    scale-in for ``scale_in_cooldown``, after a scale-in no scale-in for
+    ``scale_in_cooldown``. Removal drains a member (weight 0) for up to ``drain_timeout``.
+    """
+
+    policy: Literal["target_tracking", "step"] = "target_tracking"
+    metric: Literal["active_connections", "requests_per_second", "utilisation", "latency_p95"]
+    target: PosFloat | None = None
+    tolerance: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    scale_out_threshold: PosFloat | None = None
+    scale_in_threshold: Annotated[float, Field(ge=0.0)] | None = None
+    scale_out_step: Annotated[int, Field(ge=1)] | None = None
+    scale_in_step: Annotated[int, Field(ge=1)] | None = None
+    window: PosFloat = 60.0
+    evaluation_interval: PosFloat = 15.0
+    evaluation_periods: Annotated[int, Field(ge=1)] = 1
+    scale_out_cooldown: NonNegTime = 60.0
+    scale_in_cooldown: NonNegTime = 300.0
+    min_members: Annotated[int, Field(ge=0, le=10_000)] = 1
+    max_members: Annotated[int, Field(ge=1, le=10_000)]
+    drain_timeout: NonNegTime = 60.0
+    removal: Literal["newest_first", "oldest_first", "least_connections"] = "newest_first"
+    poll_interval: PosFloat = Field(default=1.0, description="how often the scaler polls a PENDING object")
+    retry: ConflictRetry = Field(default_factory=ConflictRetry)
+    member_template: MemberTemplate
+    slo: ScalingSlo | None = None
+
+    @field_validator("max_members")
+    @classmethod
+    def _max_at_least_min(cls, v: int, info: ValidationInfo) -> int:
+        lo = info.data.get("min_members")
+        if lo is not None and v < lo:
+            raise ValueError(f"max_members ({v}) must be >= min_members ({lo})")
+        return v
+
+    @field_validator("scale_in_threshold")
+    @classmethod
+    def _in_below_out(cls, v: float | None, info: ValidationInfo) -> float | None:
+        hi = info.data.get("scale_out_threshold")
+        if v is not None and hi is not None and v >= hi:
+            raise ValueError(f"scale_in_threshold ({v}) must be below scale_out_threshold ({hi})")
+        return v
+
+    @model_validator(mode="after")
+    def _rule(self) -> Autoscaling:
+        if self.policy == "target_tracking":
+            if self.target is None:
+                raise ValueError("a target_tracking policy needs 'target'")
+            if self.scale_out_threshold is not None or self.scale_in_threshold is not None:
+                raise ValueError("thresholds go with policy 'step'; target_tracking takes 'target'")
+        else:
+            if self.scale_out_threshold is None or self.scale_in_threshold is None:
+                raise ValueError("a step policy needs 'scale_out_threshold' and 'scale_in_threshold'")
+            if self.target is not None:
+                raise ValueError("'target' goes with policy 'target_tracking'; step takes thresholds")
+        return self
+
+
+Pool.model_rebuild()
+LoadBalancer.model_rebuild()
+Scenario.model_rebuild()
