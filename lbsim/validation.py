@@ -275,6 +275,8 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
         if t > sc.duration:
             yield (*here, when), f"time {t} is after the end of the run ({sc.duration})"
 
+    yield from _check_autoscaling(sc, base_dir, known)
+
 
 def _check_api(
     ev: m.ApiEvent, here: PathT, known: dict[str, set[str]], sc: m.Scenario
@@ -379,3 +381,50 @@ def _unknown(kind: str, name: str, known: Any) -> str:
         else (f"; known: {', '.join(names)}" if names else "")
     )
     return f"no {kind} named '{name}'{hint}"
+
+
+def _check_autoscaling(sc: m.Scenario, base_dir: Path | None, known: dict[str, set[str]]) -> Iterator[Found]:
+    """An ``autoscaling`` policy must be able to do what it promises (lbsim extension).
+
+    Its address range must hold enough free addresses for the members it may add, the
+    names it gives them (``name_prefix`` and a number) must not clash with members the
+    scenario defines or creates, and distribution files it names must exist.
+    """
+    import ipaddress
+    import re
+
+    for i, p in enumerate(sc.loadbalancer.pools):
+        pol = p.autoscaling
+        if pol is None:
+            continue
+        here: PathT = ("loadbalancer", "pools", i, "autoscaling")
+        tpl = pol.member_template
+        net = ipaddress.ip_network(tpl.address_range, strict=False)
+        hosts = net.num_addresses - 2 if net.num_addresses > 2 else net.num_addresses
+        taken = sum(
+            1
+            for mem in p.members
+            if mem.protocol_port == tpl.protocol_port and ipaddress.ip_address(mem.address) in net
+        )
+        needed = pol.max_members - len(p.members)
+        if needed > hosts - taken:
+            yield (
+                (*here, "member_template", "address_range"),
+                (
+                    f"{tpl.address_range} has {hosts - taken} free addresses for port {tpl.protocol_port}, "
+                    f"but the pool may grow by {needed} members (max_members {pol.max_members})"
+                ),
+            )
+        prefix = tpl.name_prefix or f"{p.name}-as-"
+        pattern = re.compile(re.escape(prefix) + r"[0-9]+$")
+        clash = sorted(name for name in known["member"] if pattern.match(name))
+        if clash:
+            yield (
+                (*here, "member_template", "name_prefix"),
+                (
+                    f"the scaler names new members '{prefix}<n>', which clashes with member '{clash[0]}'; "
+                    "choose another name_prefix"
+                ),
+            )
+        for dist_field in ("service_time", "boot_time", "app_start"):
+            yield from _check_dist(getattr(tpl, dist_field), (*here, "member_template", dist_field), base_dir)
