@@ -955,12 +955,6 @@ def compare_requests(case: Case, real: Measured, twin: TwinRun) -> tuple[int, li
 HEALTH_IDS = [c.id for c in CASES if c.kind == "health"]
 #: Measured disagreements of the twin, ``"test:case"`` -> what differs (see the report).
 XFAIL: dict[str, str] = {
-    "states:start-spread": (
-        "twin bug: the first checks are spread over the servers rendered so far, not over all "
-        "N checks of the configuration (5 members, inter 2 s: m1..m4 first checked at 1.000, "
-        "1.333, 1.500, 1.600 s in the twin; HAProxy 2.6: 0.39, 0.80, 1.20, 1.60 s = "
-        "floor(2000*k/5) ms)"
-    ),
     "requests:no-member": (
         "twin bug: a connection retry goes back to the same server even after that server went "
         "DOWN; HAProxy 2.6 then redispatches and, with no usable server, answers 503. Requests "
