@@ -342,6 +342,41 @@ def throughput(
     return fig
 
 
+def latency_over_time(
+    timeseries: pd.DataFrame,
+    *,
+    markers: Sequence[tuple[float, str, str]] = (),
+    warmup: float = 0.0,
+    ax: Axes | None = None,
+    title: str = "Latency over time",
+) -> Figure:
+    """Mean latency of the requests completed in each second, with event markers."""
+    fig, ax = _fig_ax(ax, (9, 3.8))
+    t = timeseries["second"].to_numpy(dtype=float)
+    lat = timeseries["mean_latency"].to_numpy(dtype=float) * 1000.0
+    ax.plot(t, lat, color="#1f77b4", linewidth=1, label="mean latency")
+    if warmup > 0:
+        ax.axvspan(0, warmup, color="#dddddd", alpha=0.6, label="warm-up (not counted)")
+    finite = lat[np.isfinite(lat)]
+    top = float(finite.max()) if len(finite) else 1.0
+    for i, (at, label, colour) in enumerate(markers):
+        ax.axvline(at, color=colour, linestyle="--", linewidth=1)
+        ax.annotate(
+            label,
+            (at, top * (0.95 - 0.09 * (i % 4))),
+            fontsize=7,
+            color=colour,
+            xytext=(3, 0),
+            textcoords="offset points",
+        )
+    ax.set_xlabel("simulated time [s]")
+    ax.set_ylabel("latency [ms]")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
 def _legend_name(value: str) -> str:
     if value.startswith("UP "):
         return "UP n/m (failing checks)"

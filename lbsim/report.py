@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
 from lbsim import __version__, plots
 from lbsim import model as m
+from lbsim.metrics import NBINS
 
 #: metrics plotted against parameters in a sweep report (when present)
 SWEEP_METRICS: dict[str, str] = {
@@ -138,6 +140,7 @@ class RunFolder:
     timeseries: pd.DataFrame
     status: dict[str, Any]
     scenario: m.Scenario | None
+    latency: pd.DataFrame | None = None
 
     @classmethod
     def read(cls, folder: Path) -> RunFolder:
@@ -169,6 +172,7 @@ class RunFolder:
             csv("timeseries.csv"),
             json.loads((folder / "status.json").read_text(encoding="utf-8")),
             scenario,
+            csv("latency.csv") if (folder / "latency.csv").is_file() else None,
         )
 
 
@@ -176,12 +180,20 @@ def run_figures(run: RunFolder) -> dict[str, Figure]:
     """The figures of a run report: graph, timeline, throughput, members."""
     duration = float(run.summary.get("duration") or (run.scenario.duration if run.scenario else 0.0))
     markers = plots.event_markers(run.scenario)
-    return {
+    warmup = float(run.summary.get("warmup") or 0.0)
+    figs = {
         "graph": plots.object_graph(run.status),
         "timeline": plots.status_timeline(run.transitions, duration, markers=markers),
-        "throughput": plots.throughput(run.timeseries, markers=markers, warmup=float(run.summary.get("warmup") or 0.0)),
+        "throughput": plots.throughput(run.timeseries, markers=markers, warmup=warmup),
         "members": plots.member_requests(run.members),
     }
+    if "mean_latency" in run.timeseries and run.timeseries["mean_latency"].notna().any():
+        figs["latency"] = plots.latency_over_time(run.timeseries, markers=markers, warmup=warmup)
+    if run.latency is not None and len(run.latency):
+        hist = np.zeros(NBINS, dtype=np.int64)
+        hist[run.latency["bin"].to_numpy(dtype=np.int64)] = run.latency["count"].to_numpy(dtype=np.int64)
+        figs["cdf"] = plots.latency_cdf({run.summary.get("scenario", "run"): hist})
+    return figs
 
 
 def _scenario_rows(run: RunFolder) -> list[tuple[str, Any]]:
@@ -257,6 +269,30 @@ def run_sections(run: RunFolder) -> list[Section]:
             {"timeline": figs["timeline"]},
         ),
         Section("throughput", "Throughput", "", {"throughput": figs["throughput"]}),
+        *(
+            [
+                Section(
+                    "latency",
+                    "Latency over time",
+                    "<p>Mean latency of the successful requests completed in each simulated second.</p>",
+                    {"latency": figs["latency"]},
+                )
+            ]
+            if "latency" in figs
+            else []
+        ),
+        *(
+            [
+                Section(
+                    "cdf",
+                    "Latency CDF",
+                    "<p>Successful requests after warm-up; log-spaced bins of 1 %.</p>",
+                    {"cdf": figs["cdf"]},
+                )
+            ]
+            if "cdf" in figs
+            else []
+        ),
         Section("members", "Per-member load", _table(run.members), {"members": figs["members"]}),
         Section("incidents", "Incidents", _incidents_html(run.incidents)),
         Section("expectations", "Expectations", _table(exp) if len(exp) else "<p class='none'>none</p>"),

@@ -24,6 +24,7 @@ import pandas as pd
 from lbsim import expectations as ex
 from lbsim import model as m
 from lbsim.engine import RawRun
+from lbsim.metrics import LAT_MIN, NBINS, RATIO
 from lbsim.timeline import Timeline
 
 MEMBER_COLUMNS = ["name", "requests", "ok", "errors", "share", "mean", "p50", "p95", "p99", "utilisation"]
@@ -67,6 +68,17 @@ class RunResult:
     scenario_yaml: str = ""
     requests: pd.DataFrame | None = None
     stats: pd.DataFrame | None = None
+    #: latency histogram of successful requests: non-empty bins (lower, upper, count)
+    latency: pd.DataFrame | None = None
+
+    @property
+    def latency_histogram(self) -> np.ndarray:
+        """Counts per latency bin of :mod:`lbsim.metrics` (for CDF plots)."""
+        hist = np.zeros(NBINS, dtype=np.int64)
+        if self.latency is not None and len(self.latency):
+            hist[self.latency["bin"].to_numpy(dtype=np.int64)] = self.latency["count"].to_numpy(dtype=np.int64)
+        return hist
+
     #: autoscaling (only for scenarios with an ``autoscaling`` pool): decisions and pool sizes
     scaling: pd.DataFrame | None = None
     pool_size: pd.DataFrame | None = None
@@ -97,6 +109,8 @@ class RunResult:
             self.api_calls.to_csv(tmp / "api.csv", index=False, lineterminator="\n")
             if self.stats is not None:
                 self.stats.to_csv(tmp / "stats.csv", index=False, lineterminator="\n")
+            if self.latency is not None:
+                self.latency.to_csv(tmp / "latency.csv", index=False, lineterminator="\n")
             if self.scaling is not None:
                 self.scaling.to_csv(tmp / "scaling.csv", index=False, lineterminator="\n")
             if self.pool_size is not None:
@@ -371,10 +385,19 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
         api,
         scenario_yaml,
         requests,
-        pd.DataFrame(raw.stats_rows, columns=STATS_COLUMNS),
-        scaling,
-        pool_size,
+        stats=pd.DataFrame(raw.stats_rows, columns=STATS_COLUMNS),
+        latency=latency_frame(dp.latency.histogram()),
+        scaling=scaling,
+        pool_size=pool_size,
     )
+
+
+def latency_frame(hist: np.ndarray) -> pd.DataFrame:
+    """The non-empty bins of a latency histogram, with their edges in seconds."""
+    idx = np.flatnonzero(hist)
+    lower = np.where(idx == 0, 0.0, LAT_MIN * RATIO ** (idx - 1.0))
+    upper = LAT_MIN * RATIO ** idx.astype(float)
+    return pd.DataFrame({"bin": idx, "lower": lower, "upper": upper, "count": hist[idx]})
 
 
 def _ip(value: Any) -> str:

@@ -32,6 +32,8 @@ RUN_SECTIONS = [
     "Object graph",
     "Status timeline",
     "Throughput",
+    "Latency over time",
+    "Latency CDF",
     "Per-member load",
     "Incidents",
     "Expectations",
@@ -84,7 +86,16 @@ def test_run_report_has_every_section_and_figure(run_folder: Path) -> None:
     html = build_report(run_folder)
     assert html == run_folder / "report" / "report.html"
     check_html(html, RUN_SECTIONS)
-    assert sorted(p.stem for p in html.parent.glob("*.png")) == ["graph", "members", "throughput", "timeline"]
+    assert sorted(p.stem for p in html.parent.glob("*.png")) == [
+        "cdf",
+        "graph",
+        "latency",
+        "members",
+        "throughput",
+        "timeline",
+    ]
+    for png in html.parent.glob("*.png"):
+        png_shows_data(png)
     text = html.read_text()
     # the incident of the scenario (web-1 refuses at 20 s) and its expectations are listed
     assert "member_refuse" in text and "web-1" in text
