@@ -300,7 +300,7 @@ class Autoscaler:
             held = srv.busy + len(srv.queue)
             arrivals += srv.served + srv.failed + held
             rec = self.members[n]
-            if rec.first_traffic is None and srv.served + srv.failed + held > 0:
+            if rec.first_traffic is None and srv.served + held > 0:  # accepted for service
                 rec.first_traffic = now
         self._samples.append(_Sample(now, conn, busy, slots, len(names), arrivals))
         horizon = now - self.policy.window
