@@ -53,12 +53,24 @@ none; their number is recorded (``in_flight_at_delete``), as is the number still
 when the drain timeout fired. Members not yet created (still booting) are cancelled
 first; otherwise members HAProxy marks DOWN go first, then the ``removal`` order.
 
-Outputs (see :mod:`lbsim.results`): ``scaling.csv`` (every decision, hold and member
-action with its reason, API code, attempts and 409s), ``pool_size.csv`` (members, ready,
-desired, booting, draining over time, and the policy metric at each evaluation), an
-``autoscaling`` block and, when the policy declares one, an ``slo`` verdict in
-``summary.json``; :func:`scaling_figure` draws member count beside throughput and
-latency.
+Outputs (see :mod:`lbsim.results`):
+
+* ``scaling.csv`` -- one row per decision (``scale_out``, ``scale_in``; ``hold`` when the
+  policy wanted a change that a cooldown or a limit stopped, once per run of identical
+  holds) with its reason, metric value, target and counts ``from``/``to``, and one row per
+  member action (``create``, ``drain``, ``delete``, ``cancel``) with its outcome, the last
+  API code, attempts, 409s, and the member's address and port;
+* ``pool_size.csv`` -- ``members`` (Octavia member rows of the pool, any provisioning
+  status), ``ready`` (in HAProxy's rotation on the VIP amphora: UP or unchecked,
+  weight > 0 -- a starting member counts from the reload until its first failed check,
+  because HAProxy does send it requests then), ``desired`` (the scaler's target count),
+  ``booting`` (decided, not yet created in Octavia), ``draining`` (being drained or
+  deleted), plus the policy ``metric`` and the pool's ``p95`` over the last evaluation
+  interval; a row whenever a count changes (sampled every second) and at every evaluation;
+* ``summary.json`` -- an ``autoscaling`` block per pool (actions, reversals, members
+  added and removed, 409s, drain timeouts, instance-seconds, decision-to-first-request)
+  and, when the policy declares ``slo``, the run's ``slo`` verdict (:func:`slo_verdict`);
+* :func:`scaling_figure` -- member count above throughput and latency.
 """
 
 from __future__ import annotations
@@ -109,6 +121,8 @@ SCALING_COLUMNS = [
     "code",
     "attempts",
     "conflicts",
+    "address",
+    "protocol_port",
 ]
 POOL_SIZE_COLUMNS = ["time", "pool", "members", "ready", "desired", "booting", "draining", "metric", "p95"]
 
@@ -417,6 +431,7 @@ class Autoscaler:
         attempts: int = 0,
         conflicts: int = 0,
     ) -> None:
+        rec = self.members.get(member) if member else None
         self.rows.append(
             (
                 self.env.now,
@@ -433,6 +448,8 @@ class Autoscaler:
                 code,
                 attempts,
                 conflicts,
+                rec.address if rec is not None else "",
+                rec.port if rec is not None else None,
             )
         )
 
@@ -896,7 +913,7 @@ def scaling_frame(scalers: Sequence[Autoscaler]) -> pd.DataFrame:
     rows = [r for s in scalers for r in s.rows]
     rows.sort(key=lambda r: r[0])
     df = pd.DataFrame(rows, columns=SCALING_COLUMNS)
-    for col in ("from", "to", "code"):
+    for col in ("from", "to", "code", "protocol_port"):
         df[col] = df[col].astype("Int64")
     return df
 

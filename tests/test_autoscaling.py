@@ -654,14 +654,23 @@ def test_flash_crowd_relief_waits_for_boot_start_and_rise_checks() -> None:
     assert s is not None and ps is not None
     first_out = float(s[s["action"] == "scale_out"]["time"].iloc[0])
     assert 300 <= first_out <= 300 + 2 * pol.evaluation_interval
-    # relief: the first new member able to take traffic (ready above the two members)
-    relief = float(ps[ps["ready"] > 2]["time"].iloc[0])
+    # relief: a new member serves its first request only once its application answers
+    # and rise checks have passed (each was marked DOWN by its first check meanwhile)
     app_start = pol.member_template.app_start
     assert isinstance(app_start, m.Constant)
+    served = [rec for rec in r.scaler.members.values() if rec.origin == "scaler" and rec.name in r.starts]
+    assert len(served) >= 10
+    for rec in served:
+        assert rec.app_ready_at is not None and rec.decided is not None
+        first = r.starts[rec.name][0]
+        assert first >= rec.app_ready_at + (mon.max_retries - 1) * mon.delay
+        assert first - rec.decided >= app_start.value + (mon.max_retries - 1) * mon.delay
+        up = [t for t, v in r.changes("member", rec.name, "data_plane_state") if v == "UP"]
+        assert up and first >= up[0]
+        assert "DOWN" in [v for _t, v in r.changes("member", rec.name, "data_plane_state")]
+        assert rec.first_traffic is not None and rec.first_traffic >= first
+    relief = min(r.starts[rec.name][0] for rec in served)
     assert relief - first_out >= app_start.value + (mon.max_retries - 1) * mon.delay
-    for rec in r.scaler.members.values():
-        if rec.origin == "scaler" and rec.first_traffic is not None:
-            assert rec.app_ready_at is not None and rec.first_traffic >= rec.app_ready_at
     assert r.res.summary["slo"]["met"] is False
     assert r.res.passed
 
