@@ -547,6 +547,8 @@ class DataPlane:
         t0, src, port, be, local, _sent, fe, attempt, counted = req
         attempt += 1
         now = self.env._now
+        if be is not None and not be.usable[local]:
+            redispatch = True  # HAProxy redispatches when the server is no longer running
         if redispatch and be is not None:
             if counted:
                 be.balancer.release(local)

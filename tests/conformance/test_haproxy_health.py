@@ -955,12 +955,6 @@ def compare_requests(case: Case, real: Measured, twin: TwinRun) -> tuple[int, li
 HEALTH_IDS = [c.id for c in CASES if c.kind == "health"]
 #: Measured disagreements of the twin, ``"test:case"`` -> what differs (see the report).
 XFAIL: dict[str, str] = {
-    "requests:no-member": (
-        "twin bug: a connection retry goes back to the same server even after that server went "
-        "DOWN; HAProxy 2.6 then redispatches and, with no usable server, answers 503. Requests "
-        "sent at 4.6-4.9 s to m0 (refusing, DOWN at 5.0 s, healthy again at 6.25 s but DOWN "
-        "until 8.0 s, m1 already DOWN): HAProxy 503 after 2.0 s, twin 200 from m0 after 2.0 s"
-    ),
     "full:queue-listener": (
         "HAProxy 2.6.12 keeps the FRONTEND status OPEN at scur = slim = connection_limit, so the "
         "amphora never reports FULL and Octavia keeps the listener ONLINE; the twin reports FULL "
