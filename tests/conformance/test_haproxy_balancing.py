@@ -41,6 +41,7 @@ from .haproxy_harness import (
     int_to_ip,
     ip_to_int,
     octavia_backend_config,
+    record_fidelity,
     require_haproxy,
     send_request,
     wait_until,
@@ -158,6 +159,19 @@ def test_roundrobin_pick_order_identical(
         assert reply.status == 200
         real.append(served_by(reply.body))
         sim.append(twin.pick())
+    same = sum(a == b for a, b in zip(real, sim, strict=True))
+    record_fidelity(
+        suite="balancing",
+        case=f"rr-{'-'.join(map(str, weights))}",
+        title=f"ROUND_ROBIN pick order, weights {weights}"
+        + (f", {sum(len(v) for v in actions.values())} changes" if actions else ""),
+        metric="picks identical",
+        twin=f"{n} picks",
+        haproxy=f"{same} of {n} identical",
+        worst=n - same,
+        tolerance="identical",
+        ok=real == sim,
+    )
     assert real == sim
 
 
@@ -199,12 +213,26 @@ def test_source_mapping_identical_before_during_after_down(
     twin = make_balancer("SOURCE_IP", weights, backup)
     sources = _sources(240, seed=len(weights) * 10 + down)
 
-    def compare() -> list[int]:
+    def compare(phase: str = "") -> list[int]:
         real = [served_by(http_get(hap.port, src=s).body) for s in sources]
-        assert real == [twin.pick(ip_to_int(s)) for s in sources]
+        sim = [twin.pick(ip_to_int(s)) for s in sources]
+        if phase:
+            same = sum(a == b for a, b in zip(real, sim, strict=True))
+            record_fidelity(
+                suite="balancing",
+                case=f"source-{len(weights)}-{how}-{phase}",
+                title=f"SOURCE_IP mapping of {len(sources)} addresses, {len(weights)} servers, {phase}",
+                metric="same server",
+                twin=f"{len(sources)} addresses",
+                haproxy=f"{same} of {len(sources)} identical",
+                worst=len(sources) - same,
+                tolerance="identical",
+                ok=real == sim,
+            )
+        assert real == sim
         return real
 
-    before = compare()
+    before = compare("before")
     name = f"s{down}"
     if how == "maint":
         hap.set_server_state(name, "maint")
@@ -212,7 +240,7 @@ def test_source_mapping_identical_before_during_after_down(
         pool[down].set_mode(Mode.REFUSE)
         hap.wait_status(name, "DOWN", timeout=5)
     twin.set_usable(down, False)
-    during = compare()
+    during = compare(f"s{down} down")
     moved = sum(a != b for a, b in zip(before, during, strict=True))
     print(f"\nsource {weights} s{down} down ({how}): {moved} of {len(sources)} moved")
     is_backup = backup or [False] * len(weights)
@@ -225,7 +253,7 @@ def test_source_mapping_identical_before_during_after_down(
         pool[down].set_mode(Mode.HEALTHY)
         hap.wait_status(name, "UP", timeout=5)
     twin.set_usable(down, True)
-    assert compare() == before
+    assert compare("after") == before
 
 
 # --------------------------------------------------------------------------------------
@@ -320,6 +348,18 @@ def test_leastconn_slow_server_shares_within_10_percent(start: Starter) -> None:
     real = Counter(results)
     sim = _twin_leastconn_shares(weights, arrivals, service)
     print(f"\nleastconn slow server: HAProxy {dict(real)} twin {dict(sim)}")
+    worst = max(abs(real[i] - sim[i]) / n for i in range(len(weights)))
+    record_fidelity(
+        suite="balancing",
+        case="leastconn-slow",
+        title="LEAST_CONNECTIONS with one slow server (300 requests)",
+        metric="share per server",
+        twin=" / ".join(str(sim[i]) for i in range(len(weights))),
+        haproxy=" / ".join(str(real[i]) for i in range(len(weights))),
+        worst=f"{worst * 100:.1f} pp",
+        tolerance="10 pp",
+        ok=worst <= 0.10,
+    )
     for i in range(len(weights)):
         assert abs(real[i] - sim[i]) / n <= 0.10
     assert real[0] < n / 6  # leastconn steers traffic away from the slow server
