@@ -25,7 +25,7 @@ import simpy
 from lbsim import healthcheck as hc
 from lbsim import model as m
 from lbsim.controlplane import ControlPlane, Obj
-from lbsim.dataplane import Backend, DataPlane, Frontend, Server, build_backend
+from lbsim.dataplane import Backend, DataPlane, Frontend, Server
 from lbsim.distributions import make_sampler, stream
 from lbsim.status import amphora_member_string, backend_status
 from lbsim.timeline import Timeline
@@ -175,7 +175,7 @@ class Amphora:
                 and old_be.persistence == persistence
                 and (persistence == "HTTP_COOKIE" or self.peers)
             )
-            be = build_backend(
+            be = Backend(
                 pool.name,
                 str(pool.attrs.get("lb_algorithm", "ROUND_ROBIN")),
                 [s.server for s in states],

@@ -688,16 +688,3 @@ def _bump(series: list[int], sec: int) -> None:
     else:
         series.extend([0] * (sec + 1 - len(series)))
         series[sec] += 1
-
-
-def build_backend(
-    name: str,
-    algorithm: str,
-    servers: list[Server],
-    weights: list[int],
-    backup: list[bool],
-    persistence: str | None = None,
-    stick: OrderedDict[Any, Server] | None = None,
-) -> Backend:
-    """A backend with a fresh balancer (what an HAProxy reload produces)."""
-    return Backend(name, algorithm, servers, weights, backup, persistence, stick)

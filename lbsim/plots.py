@@ -18,7 +18,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -307,6 +307,36 @@ def event_markers(scenario: Any) -> list[tuple[float, str, str]]:
     return out
 
 
+def _time_axes(
+    ax: Axes,
+    top: float,
+    markers: Sequence[tuple[float, str, str]],
+    warmup: float,
+    *,
+    ylabel: str,
+    title: str,
+    legend: Literal["upper right", "lower right"],
+) -> None:
+    """Shared decoration of per-second plots: warm-up band, event markers, labels."""
+    if warmup > 0:
+        ax.axvspan(0, warmup, color="#dddddd", alpha=0.6, label="warm-up (not counted)")
+    for i, (at, label, colour) in enumerate(markers):
+        ax.axvline(at, color=colour, linestyle="--", linewidth=1)
+        ax.annotate(
+            label,
+            (at, top * (0.95 - 0.09 * (i % 4))),
+            fontsize=7,
+            color=colour,
+            xytext=(3, 0),
+            textcoords="offset points",
+        )
+    ax.set_xlabel("simulated time [s]")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc=legend, fontsize="small")
+
+
 def throughput(
     timeseries: pd.DataFrame,
     *,
@@ -319,26 +349,9 @@ def throughput(
     fig, ax = _fig_ax(ax, (9, 3.8))
     t = timeseries["second"].to_numpy(dtype=float)
     ax.plot(t, timeseries["ok"].to_numpy(dtype=float), color="#2ca02c", linewidth=1, label="ok / s")
-    errs = timeseries["errors"].to_numpy(dtype=float)
-    ax.plot(t, errs, color="#d62728", linewidth=1, label="errors / s")
-    if warmup > 0:
-        ax.axvspan(0, warmup, color="#dddddd", alpha=0.6, label="warm-up (not counted)")
+    ax.plot(t, timeseries["errors"].to_numpy(dtype=float), color="#d62728", linewidth=1, label="errors / s")
     top = max(float(np.nanmax(timeseries["ok"])) if len(timeseries) else 1.0, 1.0)
-    for i, (at, label, colour) in enumerate(markers):
-        ax.axvline(at, color=colour, linestyle="--", linewidth=1)
-        ax.annotate(
-            label,
-            (at, top * (0.95 - 0.09 * (i % 4))),
-            fontsize=7,
-            color=colour,
-            xytext=(3, 0),
-            textcoords="offset points",
-        )
-    ax.set_xlabel("simulated time [s]")
-    ax.set_ylabel("requests per second")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
+    _time_axes(ax, top, markers, warmup, ylabel="requests per second", title=title, legend="lower right")
     return fig
 
 
@@ -355,25 +368,9 @@ def latency_over_time(
     t = timeseries["second"].to_numpy(dtype=float)
     lat = timeseries["mean_latency"].to_numpy(dtype=float) * 1000.0
     ax.plot(t, lat, color="#1f77b4", linewidth=1, label="mean latency")
-    if warmup > 0:
-        ax.axvspan(0, warmup, color="#dddddd", alpha=0.6, label="warm-up (not counted)")
     finite = lat[np.isfinite(lat)]
     top = float(finite.max()) if len(finite) else 1.0
-    for i, (at, label, colour) in enumerate(markers):
-        ax.axvline(at, color=colour, linestyle="--", linewidth=1)
-        ax.annotate(
-            label,
-            (at, top * (0.95 - 0.09 * (i % 4))),
-            fontsize=7,
-            color=colour,
-            xytext=(3, 0),
-            textcoords="offset points",
-        )
-    ax.set_xlabel("simulated time [s]")
-    ax.set_ylabel("latency [ms]")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
+    _time_axes(ax, top, markers, warmup, ylabel="latency [ms]", title=title, legend="upper right")
     return fig
 
 
