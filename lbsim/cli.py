@@ -515,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules that add their own subcommands through ``register(subparsers)``
-PLUGIN_MODULES = ("lbsim.cli_experiments", "lbsim.haproxy_config", "lbsim.stats")
+PLUGIN_MODULES = ("lbsim.cli_experiments", "lbsim.haproxy_config", "lbsim.stats", "lbsim.autoscaling")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -193,6 +193,10 @@ def run_figures(run: RunFolder) -> dict[str, Figure]:
         hist = np.zeros(NBINS, dtype=np.int64)
         hist[run.latency["bin"].to_numpy(dtype=np.int64)] = run.latency["count"].to_numpy(dtype=np.int64)
         figs["cdf"] = plots.latency_cdf({run.summary.get("scenario", "run"): hist})
+    if (run.folder / "pool_size.csv").is_file():
+        from lbsim.autoscaling import figure_from_folder
+
+        figs["autoscaling"] = figure_from_folder(run.folder)
     return figs
 
 
@@ -234,6 +238,17 @@ def _scenario_rows(run: RunFolder) -> list[tuple[str, Any]]:
         n_pass = int((run.expectations["result"] == "pass").sum())
         rows.append(("expectations", f"{n_pass} of {len(run.expectations)} held"))
     return rows
+
+
+def _scaling_table(folder: Path) -> str:
+    """The scaling decisions that changed something (scale-out / scale-in), as a table."""
+    path = folder / "scaling.csv"
+    if not path.is_file():
+        return ""
+    df = pd.read_csv(path, keep_default_na=False)
+    if "action" in df:
+        df = df[df["action"].isin(["scale_out", "scale_in"])]
+    return _table(df.head(200)) if len(df) else "<p class='none'>No scaling action.</p>"
 
 
 def _incidents_html(inc: pd.DataFrame) -> str:
@@ -291,6 +306,19 @@ def run_sections(run: RunFolder) -> list[Section]:
                 )
             ]
             if "cdf" in figs
+            else []
+        ),
+        *(
+            [
+                Section(
+                    "autoscaling",
+                    "Autoscaling",
+                    "<p>Members over time (in the configuration, and ready to serve) beside throughput and "
+                    "latency; every scaling decision is in scaling.csv.</p>" + _scaling_table(run.folder),
+                    {"autoscaling": figs["autoscaling"]},
+                )
+            ]
+            if "autoscaling" in figs
             else []
         ),
         Section("members", "Per-member load", _table(run.members), {"members": figs["members"]}),
