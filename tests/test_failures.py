@@ -383,3 +383,17 @@ def test_listener_stats_accumulate_heartbeat_deltas() -> None:
     assert last.bytes_in == last.total_connections * 300  # default request_bytes
     new_amp = st[st.amphora != "amphora-1"]
     assert len(new_amp) > 0 and new_amp.total_connections.iloc[0] < last.total_connections
+
+
+def test_failover_threshold_stops_failovers() -> None:
+    """§1.8: when the number of stale amphorae reaches failover_threshold, they are set
+    FAILOVER_STOPPED and nothing fails over (the load balancer stays ACTIVE)."""
+    sc = _drill("SINGLE")
+    sc = sc.model_copy(update={"octavia": sc.octavia.model_copy(update={"failover_threshold": 1})})
+    res = run_scenario(sc)
+    amp = _prov_changes(res, "amphora", "amphora-1")
+    assert [v for _, v in amp][-1] == "FAILOVER_STOPPED"
+    assert amp[-1][0] == pytest.approx(260, abs=13)  # stale after heartbeat_timeout + scan
+    lb = _prov_changes(res, "loadbalancer", "lb1")
+    assert "PENDING_UPDATE" not in [v for _, v in lb]
+    assert set(res.summary["errors"]) == {"connect"}  # the VIP stays down
