@@ -672,5 +672,22 @@ def status_tree_from_folder(folder: Path, at: float | None = None) -> dict[str, 
     api_path = folder / "api.csv"
     api = pd.read_csv(api_path, keep_default_na=False) if api_path.is_file() else None
     catalogue = catalogue_from_events(scenario, api, at)
+    scaling_path = folder / "scaling.csv"
+    if scaling_path.is_file():
+        _add_scaler_members(catalogue, pd.read_csv(scaling_path, keep_default_na=False), at)
     timeline = Timeline.from_frame(transitions)
     return status_tree(scenario.name, scenario.loadbalancer.name, timeline, at, catalogue)
+
+
+def _add_scaler_members(catalogue: dict[str, Any], scaling: pd.DataFrame, at: float) -> None:
+    """Members an autoscaler created (accepted ``create`` rows of ``scaling.csv``) up to ``at``."""
+    if not {"action", "member", "code", "pool", "address", "protocol_port"} <= set(scaling.columns):
+        return
+    for row in scaling.to_dict("records"):
+        if row["action"] != "create" or str(row["code"]) not in ("201", "201.0") or float(row["time"]) > at:
+            continue
+        entry = catalogue["pools"].setdefault(str(row["pool"]), {"healthmonitor": None, "members": []})
+        if all(mem["name"] != row["member"] for mem in entry["members"]):
+            entry["members"].append(
+                {"name": str(row["member"]), "address": str(row["address"]), "protocol_port": int(row["protocol_port"])}
+            )
