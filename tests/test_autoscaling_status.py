@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = ROOT / "scenarios" / "autoscaling" / "flash-crowd.yaml"
-    res = run_scenario(load_scenario(path), base_dir=path.parent)
+    res = run_scenario(load_scenario(path), base_dir=path.parent, scenario_yaml=path.read_text())
     return res.save(tmp_path_factory.mktemp("as") / "run")
 
 
