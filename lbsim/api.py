@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from lbsim import model as m
 from lbsim.engine import ProgressFn, simulate
 from lbsim.results import RunResult, summarise
@@ -24,8 +26,13 @@ def run_scenario(
     progress: ProgressFn | None = None,
     scenario_yaml: str = "",
 ) -> RunResult:
-    """Simulate one scenario and summarise it (nothing is written to disk)."""
-    raw = simulate(
-        scenario, seed=seed, base_dir=base_dir, log_requests=log_requests, progress=progress
-    )
+    """Simulate one scenario and summarise it (nothing is written to disk).
+
+    ``scenario_yaml`` is the text kept in the result folder's ``scenario.yaml``; without
+    it the validated scenario itself is written out, so a saved result always carries
+    what was run.
+    """
+    raw = simulate(scenario, seed=seed, base_dir=base_dir, log_requests=log_requests, progress=progress)
+    if not scenario_yaml:
+        scenario_yaml = yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
     return summarise(raw, scenario_yaml)
