@@ -572,7 +572,7 @@ class DataPlane:
     def _timed_out(self, server: Server, req: Request) -> None:
         self.finish(req, server.gidx, OUT_504)
 
-    def complete(self, server: Server, req: Request) -> None:
+    def complete(self, server: Server, req: Request) -> tuple[float, Server, Request] | None:
         """A member finished serving a request: answer, then take the next queued one."""
         now = self.env._now
         fe: Frontend = req[6]
@@ -604,8 +604,20 @@ class DataPlane:
                 self._release_frontend(fe)
         server.busy -= 1
         server.served += 1
-        if server.queue:
+        q = server.queue
+        if q:
+            if server.serving and now - q[0][5] < q[0][6].timeout_data:
+                # the common case, inlined: the freed slot takes the next queued request,
+                # and the kernel reuses this completion's calendar entry for it
+                nxt = q.popleft()
+                server.busy += 1
+                s = server.service()
+                if server.behaviour is SLOW:
+                    s *= server.factor
+                server.busy_time += s
+                return (now + s, server, nxt)
             self.drain_queue(server)
+        return None
 
     def drain_queue(self, server: Server) -> None:
         """Start queued requests while slots are free (or time them out if it stopped answering)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
-from heapq import heappush
 from pathlib import Path
 from typing import Any
 
@@ -258,10 +257,8 @@ class Simulation:
         trace_rows = trace
         row = [0]
         env = self.env
-        fast = env.fast
-        seq = env.fast_seq
 
-        def fire(_a: Any, _b: Any) -> None:
+        def fire(_a: Any, _b: Any) -> tuple[float, None, None] | None:
             if trace_rows is not None:
                 k = row[0]
                 row[0] = k + 1
@@ -286,7 +283,8 @@ class Simulation:
             if g is not None:
                 t = env._now + g
                 if t <= duration:
-                    heappush(fast, (t, next(seq), fire, None, None))
+                    return (t, None, None)  # the kernel reschedules this callback
+            return None
 
         g0 = gap()
         if g0 is not None and g0 <= duration:

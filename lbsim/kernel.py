@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from heapq import heappop, heappush
+from heapq import heappop, heappush, heapreplace
 from typing import Any
 
 import simpy
 from simpy.events import URGENT
 
-Callback = Callable[[Any, Any], None]
+#: a fast-calendar callback ``fn(a, b)``; it may return ``(time, a, b)``: run ``fn`` again then
+Callback = Callable[[Any, Any], Any]
 
 
 class TwinEnvironment(simpy.Environment):
@@ -68,13 +69,25 @@ class TwinEnvironment(simpy.Environment):
         queue = self._queue
         simpy_step = super().step
         pop = heappop
+        replace = heapreplace
+        seq = self.fast_seq
         while True:
             if fast and (not queue or fast[0][0] < queue[0][0]):
-                if fast[0][0] >= at:
+                top = fast[0]
+                t = top[0]
+                if t >= at:
                     break
-                t, _, fn, a, b = pop(fast)
                 self._now = t
-                fn(a, b)
+                fn = top[2]
+                # A callback may hand back its own follow-up (time, a, b): replacing the
+                # entry it came from costs one heap sift instead of a pop and a push. The
+                # entry is still the heap's top, since anything the callback scheduled
+                # is due no earlier and was scheduled later.
+                again = fn(top[3], top[4])
+                if again is None:
+                    pop(fast)
+                else:
+                    replace(fast, (again[0], next(seq), fn, again[1], again[2]))
             elif queue and queue[0][0] < at:
                 simpy_step()
             else:
@@ -90,6 +103,8 @@ class TwinEnvironment(simpy.Environment):
             if not q or fast[0][0] < q[0][0]:
                 t, _, fn, a, b = heappop(fast)
                 self._now = t
-                fn(a, b)
+                again = fn(a, b)
+                if again is not None:
+                    heappush(fast, (again[0], next(self.fast_seq), fn, again[1], again[2]))
                 return
         super().step()
