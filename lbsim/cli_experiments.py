@@ -358,7 +358,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     console = _out()
     engine = Engine(jobs=args.jobs, dask=args.dask)
     console.print(
-        f"plan {escape(sc.name)}: fewest {'members' if args.vary == 'members' else 'vCPUs'} meeting "
+        f"plan {escape(sc.name)}: fewest {_unit(args.vary)} meeting "
         f"{', '.join(s.text for s in slos)} "
         f"(upper {args.confidence:.0%} CI bound, {args.replications} replications per count) on {engine.describe()}"
     )
@@ -387,7 +387,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             console.print(f"[bold red]{escape(res.message)}[/]")
             return EXIT_GOAL
         console.print(f"[bold green]{escape(res.message)}[/] (peak {res.peak_rate:g} req/s)")
-        t = Table(title=f"margins at {res.answer} {'members' if res.vary == 'members' else 'vCPUs'}")
+        t = Table(title=f"margins at {res.answer} {_unit(res.vary)}")
         for col in ("SLO", "mean", f"{args.confidence:.0%} CI", "threshold", "margin"):
             t.add_column(col, justify="right")
         for r in res.margins().itertuples(index=False):
@@ -422,6 +422,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- register
+
+
+def _unit(vary: str) -> str:
+    """What a plan counts, for messages."""
+    return {"members": "members", "flavor": "vCPUs"}.get(vary, vary)
 
 
 def register(sub: Any) -> None:
@@ -483,8 +488,9 @@ def register(sub: Any) -> None:
     pl.add_argument(
         "--vary",
         default="members",
-        choices=["members", "flavor", "topology"],
-        help="what to size: members (clones of the pool's first member) or flavor (amphora vCPUs)",
+        choices=["members", "flavor", "topology", "autoscaling.max_members", "autoscaling.min_members"],
+        help="what to size: members (clones of the pool's first member), flavor (amphora vCPUs), or an "
+        "autoscaling policy's bound (autoscaling.max_members / autoscaling.min_members)",
     )
     pl.add_argument("--pool", metavar="NAME", help="pool to size (default: the first)")
     pl.add_argument("--peak-rate", type=_rate, metavar="R", help="scale traffic to this combined peak rate (req/s)")

@@ -25,6 +25,7 @@ random numbers), which keeps the curve smooth.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import math
 import re
@@ -66,9 +67,14 @@ SLO_METRICS: dict[str, str] = {
     "availability": "availability",
     "throughput": "throughput",
 }
-SUPPORTED_VARY = ("members", "flavor")
+SUPPORTED_VARY = ("members", "flavor", "autoscaling.max_members", "autoscaling.min_members")
 #: the table column (and unit) of each knob
-KNOB_COLUMN = {"members": "members", "flavor": "vcpus"}
+KNOB_COLUMN = {
+    "members": "members",
+    "flavor": "vcpus",
+    "autoscaling.max_members": "max_members",
+    "autoscaling.min_members": "min_members",
+}
 NOT_YET = {
     "topology": (
         "--vary topology is not supported yet: SINGLE and ACTIVE_STANDBY carry the same "
@@ -421,8 +427,23 @@ def plan(
     rate = peak_rate(data) if all(s["arrival"]["process"] != "trace" for s in data.get("traffic", [])) else math.nan
     base = m.Scenario.model_validate(data)
     column = KNOB_COLUMN[vary]
-    unit = "member" if vary == "members" else "vCPU"
-    if vary == "members":
+    unit = {"members": "member", "flavor": "vCPU"}.get(vary, column.replace("_", " "))
+    if vary.startswith("autoscaling."):
+        policy = data["loadbalancer"]["pools"][pidx].get("autoscaling")
+        if not policy:
+            raise PlanError(f"--vary {vary}: pool {pool_name!r} has no autoscaling policy")
+        knob = vary.split(".", 1)[1]
+        # a larger bound of the scaler can only help: search the smallest that meets the SLOs
+        min_count = int(policy.get("min_members", 1)) if knob == "max_members" else 0
+        limit = max_members if knob == "max_members" else min(max_members, int(policy["max_members"]))
+        stable = None
+
+        def variant(n: int) -> dict[str, Any]:
+            out = copy.deepcopy(data)
+            out["loadbalancer"]["pools"][pidx]["autoscaling"][knob] = n
+            return out
+
+    elif vary == "members":
         existing = [mm["name"] for mm in data["loadbalancer"]["pools"][pidx]["members"]]
         if not existing:
             raise PlanError(f"pool {pool_name!r} has no member to clone")
