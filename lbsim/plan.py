@@ -580,7 +580,10 @@ def plan(
             if below < min_count
             else "does not meet every SLO"
         )
-        msg = f"{answer} {unit}s meet every SLO; {below} {why}" if below >= 1 else f"1 {unit} meets every SLO"
+        if vary.startswith("autoscaling."):
+            msg = f"{column} = {answer} meets every SLO" + (f"; {column} = {below} {why}" if below >= 0 else "")
+        else:
+            msg = f"{answer} {unit}s meet every SLO; {below} {why}" if below >= 1 else f"1 {unit} meets every SLO"
     result = PlanResult(
         vary, pool_name, answer, objectives, confidence, replications, rate, stable, evaluations, final, msg
     )
