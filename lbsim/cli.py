@@ -436,7 +436,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _time(value: str) -> float:
+def seconds(value: str) -> float:
+    """argparse type: a simulated time in seconds."""
     try:
         t = float(value)
     except ValueError:
@@ -446,7 +447,8 @@ def _time(value: str) -> float:
     return t
 
 
-def _positive_int(value: str) -> int:
+def positive_int(value: str) -> int:
+    """argparse type: a whole number of at least 1."""
     try:
         n = int(value)
     except ValueError:
@@ -490,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders of *.yaml")
     c.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report")
     c.add_argument(
-        "--jobs", "-j", type=_positive_int, default=1, metavar="N", help="run N scenarios at once"
+        "--jobs", "-j", type=positive_int, default=1, metavar="N", help="run N scenarios at once"
     )
     c.add_argument("--out", metavar="DIR", help="also save each run's result folder under DIR")
     c.set_defaults(func=cmd_check)
@@ -500,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("result_dir", metavar="RESULT_DIR")
     st.add_argument(
-        "--at", type=_time, metavar="T", help="simulated time in seconds (default: end of the run)"
+        "--at", type=seconds, metavar="T", help="simulated time in seconds (default: end of the run)"
     )
     st.add_argument(
         "--osc",

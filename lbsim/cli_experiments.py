@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lbsim.cli import positive_int
 from lbsim.scenario import ScenarioError, load_scenario
 
 EXIT_OK, EXIT_GOAL, EXIT_INVALID = 0, 1, 2
@@ -54,16 +55,6 @@ def _problems(lines: list[str], nothing_ran: bool = True) -> int:
         n = len(lines)
         console.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was run.")
     return EXIT_INVALID
-
-
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {n}")
-    return n
 
 
 def _fraction(value: str) -> float:
@@ -111,7 +102,7 @@ def _default_out(kind: str, name: str, *parts: Any) -> Path:
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (default results/<kind>-<name>-<hash>; reruns resume)")
     p.add_argument(
-        "--jobs", "-j", type=_positive_int, metavar="N", help="parallel runs (default: every core; 1 = serial)"
+        "--jobs", "-j", type=positive_int, metavar="N", help="parallel runs (default: every core; 1 = serial)"
     )
     p.add_argument(
         "--dask",
@@ -446,7 +437,7 @@ def register(sub: Any) -> None:
         help="a scenario path and its values, e.g. loadbalancer.pools.0.lb_algorithm=ROUND_ROBIN,LEAST_CONNECTIONS "
         "or traffic.0.arrival.rate=100,200 (repeat for a grid)",
     )
-    s.add_argument("--replications", "-r", type=_positive_int, default=5, metavar="N", help="runs per grid point")
+    s.add_argument("--replications", "-r", type=positive_int, default=5, metavar="N", help="runs per grid point")
     s.add_argument("--crn", action="store_true", help="common random numbers: the same seeds at every grid point")
     s.add_argument("--confidence", type=_fraction, default=0.95, help="confidence level of the intervals")
     s.add_argument("--strict", action="store_true", help="exit 1 if an expectation failed in any run")
@@ -465,7 +456,7 @@ def register(sub: Any) -> None:
         metavar="A,B,...",
         help="algorithms to compare (default ROUND_ROBIN,LEAST_CONNECTIONS,SOURCE_IP)",
     )
-    c.add_argument("--replications", "-r", type=_positive_int, default=10, metavar="N")
+    c.add_argument("--replications", "-r", type=positive_int, default=10, metavar="N")
     c.add_argument("--pool", action="append", metavar="NAME", help="pools to change (default: every pool)")
     c.add_argument("--confidence", type=_fraction, default=0.95)
     _engine_args(c)
@@ -494,9 +485,9 @@ def register(sub: Any) -> None:
     )
     pl.add_argument("--pool", metavar="NAME", help="pool to size (default: the first)")
     pl.add_argument("--peak-rate", type=_rate, metavar="R", help="scale traffic to this combined peak rate (req/s)")
-    pl.add_argument("--replications", "-r", type=_positive_int, default=5, metavar="N")
+    pl.add_argument("--replications", "-r", type=positive_int, default=5, metavar="N")
     pl.add_argument("--confidence", type=_fraction, default=0.95)
-    pl.add_argument("--max-members", type=_positive_int, default=200, metavar="N", help="give up above this count")
+    pl.add_argument("--max-members", type=positive_int, default=200, metavar="N", help="give up above this count")
     _engine_args(pl)
     pl.set_defaults(func=cmd_plan)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from lbsim.cli import seconds
 from lbsim.timeline import Timeline
 
 FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
@@ -40,16 +41,6 @@ def stats_at(stats: pd.DataFrame, timeline: Timeline, at: float, listener: str |
     return out
 
 
-def _time(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a time in seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a time >= 0, got {text!r}")
-    return value
-
-
 def cmd_stats(args: argparse.Namespace) -> int:
     """``lbsim stats RESULT_DIR [--at T] [--listener NAME] [--json]``."""
     folder = Path(args.result_dir)
@@ -61,8 +52,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     summary = json.loads((folder / "summary.json").read_text())
     duration = float(summary.get("duration", math.inf))
     at = duration if args.at is None else args.at
-    if at > duration:
-        print(f"lbsim stats: --at {at:g} is after the end of the run ({duration:g} s)", file=sys.stderr)
+    if not 0 <= at <= duration:
+        print(f"lbsim stats: --at {at:g} is outside the run: pick a time between 0 and {duration:g} s", file=sys.stderr)
         return 2
     stats = pd.read_csv(folder / "stats.csv")
     if args.listener is not None and args.listener not in set(stats["listener"]):
@@ -92,7 +83,7 @@ def register(sub: Any) -> None:
         help="print `openstack loadbalancer stats show` (or listener stats) of a result folder at a time",
     )
     p.add_argument("result_dir", metavar="RESULT_DIR")
-    p.add_argument("--at", type=_time, metavar="T", help="simulated time in seconds (default: end of the run)")
+    p.add_argument("--at", type=seconds, metavar="T", help="simulated time in seconds (default: end of the run)")
     p.add_argument("--listener", metavar="NAME", help="a listener's statistics instead of the load balancer's")
     p.add_argument("--json", action="store_true", help="print the API's JSON body instead of the table")
     p.set_defaults(func=cmd_stats)

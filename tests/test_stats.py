@@ -81,7 +81,7 @@ def test_stats_errors_are_clean(result_dir: Path, tmp_path: Path, capsys: pytest
     assert main(["stats", str(result_dir), "--at", "1e9"]) == 2
     assert main(["stats", str(result_dir), "--listener", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "not a complete result folder" in err and "after the end" in err and "no listener" in err
+    assert "not a complete result folder" in err and "outside the run" in err and "no listener" in err
     assert main(["stats", str(result_dir)]) == 0
     table = capsys.readouterr().out
     assert "| active_connections" in table and "| total_connections" in table
