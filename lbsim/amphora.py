@@ -15,7 +15,6 @@ old process), while servers keep their health state (``load-server-state-from-fi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,7 +115,6 @@ class Amphora:
         self.servers: dict[str, ServerState] = {}
         self.rendered = Rendered()
         self.backend_by_pool: dict[str, Backend] = {}
-        self.on_state_change: Callable[[ServerState], None] | None = None
         self._check_rng = stream(seed, f"checks:{amp_id}")
         #: ACTIVE_STANDBY renders a ``peers`` section that syncs stick tables
         self.peers = role != "STANDALONE"
@@ -375,8 +373,6 @@ class Amphora:
         """The VIP holder's HAProxy is the one whose view the twin records."""
         if self.active and self.alive:
             self.timeline.set(self.env.now, "member", st.name, "data_plane_state", st.state)
-            if self.on_state_change is not None:
-                self.on_state_change(st)
 
     # ------------------------------------------------------------- heartbeats
     def heartbeat(self, seq: int) -> Heartbeat:

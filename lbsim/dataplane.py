@@ -318,7 +318,6 @@ class DataPlane:
         self.samples: list[tuple[int, int, int]] = []
         self.log_requests = log_requests
         self.log: list[tuple[float, Any, int, float, str]] = []
-        self.on_frontend_change: Callable[[Frontend], None] | None = None
         # amphora CPU (flavor); None = unlimited
         self.cpu_cores = 0
         self.cpu_cost = 0.0
@@ -395,8 +394,6 @@ class DataPlane:
             fe.backlog.append((now, src, port))
             return
         fe.active += 1
-        if fe.active >= fe.maxconn and self.on_frontend_change is not None:
-            self.on_frontend_change(fe)
         self.dispatch(fe, now, src, port)
 
     def _arrive_constrained(self, fe: Frontend, src: Any, port: int) -> None:
@@ -430,8 +427,6 @@ class DataPlane:
             fe.backlog.append((t0, src, port))
             return
         fe.active += 1
-        if fe.active >= fe.maxconn and self.on_frontend_change is not None:
-            self.on_frontend_change(fe)
         self.dispatch(fe, t0, src, port)
 
     def dispatch(self, fe: Frontend, t0: float, src: Any, port: int) -> None:
@@ -598,10 +593,10 @@ class DataPlane:
                     self.latency.flush()
                 if self.log_requests:
                     self.log.append((t0, req[1], server.gidx, now - t0, OUT_OK))
-            fe.active -= 1
-            if fe.backlog or fe.active == fe.maxconn - 1 or self.cpu_cores:
-                fe.active += 1
+            if fe.backlog or self.cpu_cores:
                 self._release_frontend(fe)
+            else:
+                fe.active -= 1
         server.busy -= 1
         server.served += 1
         q = server.queue
@@ -684,14 +679,11 @@ class DataPlane:
     def _release_frontend(self, fe: Frontend) -> None:
         if self.cpu_cores and self.inflight > 0:
             self.inflight -= 1
-        was_full = fe.active >= fe.maxconn
-        fe.active -= 1
-        if fe.backlog:
+        if fe.backlog:  # the freed connection admits the oldest waiting one
             t0, src, port = fe.backlog.popleft()
-            fe.active += 1
             self.dispatch(fe, t0, src, port)
-        elif was_full and self.on_frontend_change is not None:
-            self.on_frontend_change(fe)
+        else:
+            fe.active -= 1
 
 
 def _bump(series: list[int], sec: int) -> None:

@@ -54,16 +54,8 @@ class Sampler:
         return buf[i]
 
 
-def make_sampler(
-    dist: m.Distribution, rng: np.random.Generator, base_dir: Path | None = None, block: int = BLOCK
-) -> Sampler:
+def make_sampler(dist: m.Distribution, rng: np.random.Generator, base_dir: Path | None = None) -> Sampler:
     """A sampler for a scenario distribution, drawing from ``rng``."""
-    sampler = _make_sampler(dist, rng, base_dir)
-    sampler._block = block
-    return sampler
-
-
-def _make_sampler(dist: m.Distribution, rng: np.random.Generator, base_dir: Path | None) -> Sampler:
     if isinstance(dist, m.Constant):
         value = float(dist.value)
         return Sampler(lambda n: np.full(n, value), value)

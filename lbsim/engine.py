@@ -74,7 +74,6 @@ class RawRun:
     api_calls: list[ApiCall]
     faults: list[FaultRecord]
     member_names: list[str]
-    member_pools: list[str]
     duration: float
     lbsim_version: str = __version__
     heartbeats: int = 0
@@ -637,21 +636,11 @@ class Simulation:
             api_calls=self.api_calls,
             faults=self.faults,
             member_names=names,
-            member_pools=[self._pool_of(n) for n in names],
             duration=duration,
             heartbeats=self.hm.processed,
             stats_rows=self.hm.stats_rows,
             extra={"autoscalers": self.autoscalers},
         )
-
-    def _pool_of(self, member: str) -> str:
-        obj = self.cp.get("member", member)
-        if obj is not None:
-            return str(obj.attrs.get("pool", ""))
-        for p in self.sc.loadbalancer.pools:
-            if any(mem.name == member for mem in p.members):
-                return p.name
-        return ""
 
 
 def simulate(

@@ -242,14 +242,11 @@ def status_tree(
     }
 
 
-def object_catalogue(raw: RawRun) -> dict[str, Any]:
-    """Every object the run ever had (scenario tree plus API creations), for status trees."""
-    sc = raw.scenario
-    listeners: dict[str, dict[str, Any]] = {}
+def _tree_catalogue(scenario: m.Scenario) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Listeners and pools (with monitor and members) of the scenario's initial tree."""
+    listeners = {li.name: {"name": li.name, "default_pool": li.default_pool} for li in scenario.loadbalancer.listeners}
     pools: dict[str, dict[str, Any]] = {}
-    for li in sc.loadbalancer.listeners:
-        listeners[li.name] = {"name": li.name, "default_pool": li.default_pool}
-    for p in sc.loadbalancer.pools:
+    for p in scenario.loadbalancer.pools:
         hm = p.healthmonitor
         pools[p.name] = {
             "healthmonitor": {"name": hm.name or f"{p.name}-hm", "type": hm.type} if hm else None,
@@ -257,6 +254,13 @@ def object_catalogue(raw: RawRun) -> dict[str, Any]:
                 {"name": mem.name, "address": mem.address, "protocol_port": mem.protocol_port} for mem in p.members
             ],
         }
+    return listeners, pools
+
+
+def object_catalogue(raw: RawRun) -> dict[str, Any]:
+    """Every object the run ever had (scenario tree plus API creations), for status trees."""
+    sc = raw.scenario
+    listeners, pools = _tree_catalogue(sc)
     # objects created or changed through the API: take their final attributes
     seen_members = {mem["name"] for p in pools.values() for mem in p["members"]}
     for obj in raw.cp.objects():
@@ -568,18 +572,7 @@ def catalogue_from_events(
     :func:`status_tree` leaves out anything whose provisioning status is empty or
     DELETED at the time asked. Without ``api_calls`` every API event counts as accepted.
     """
-    listeners: dict[str, dict[str, Any]] = {}
-    pools: dict[str, dict[str, Any]] = {}
-    for li in scenario.loadbalancer.listeners:
-        listeners[li.name] = {"name": li.name, "default_pool": li.default_pool}
-    for p in scenario.loadbalancer.pools:
-        hm = p.healthmonitor
-        pools[p.name] = {
-            "healthmonitor": {"name": hm.name or f"{p.name}-hm", "type": hm.type} if hm else None,
-            "members": [
-                {"name": mem.name, "address": mem.address, "protocol_port": mem.protocol_port} for mem in p.members
-            ],
-        }
+    listeners, pools = _tree_catalogue(scenario)
     events = [e for e in sorted(scenario.events, key=lambda e: e.at) if isinstance(e, m.ApiEvent)]
     accepted: list[m.ApiEvent]
     if api_calls is None:
