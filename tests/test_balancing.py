@@ -578,12 +578,29 @@ def test_rr_shares_follow_weights_after_any_state_changes(weights: list[int], ch
     if total == 0:
         assert b.pick() == -1
         return
-    picks(b, 2 * total + 6 * len(changes))  # settle, including any catch-up
+    picks(b, 2 * total + 1000)  # settle, including any catch-up (can last 100+ picks)
     windows = 5
     count = Counter(picks(b, windows * total))
     for i in range(n):
         expected = windows * weights[i] if up[i] else 0
         assert abs(count[i] - expected) <= 1
+
+
+def test_rr_long_catch_up_like_haproxy() -> None:
+    """Recorded on HAProxy 2.6.12 (weights 7 and 1; s0 disabled, 4 requests, enabled,
+    2 requests, disabled twice with 2 requests after each, enabled): s0 then takes 110
+    picks in a row before the 7:1 pattern resumes."""
+    b = make_balancer("ROUND_ROBIN", [7, 1])
+    b.set_usable(0, False)
+    assert picks(b, 4) == [1, 1, 1, 1]
+    b.set_usable(0, True)
+    assert picks(b, 2) == [1, 0]
+    b.set_usable(0, False)
+    assert picks(b, 2) == [1, 1]
+    b.set_usable(0, False)
+    assert picks(b, 2) == [1, 1]
+    b.set_usable(0, True)
+    assert picks(b, 126) == [0] * 110 + [1] + [0] * 7 + [1] + [0] * 7
 
 
 def test_rr_rejoining_server_catches_up_like_haproxy() -> None:
