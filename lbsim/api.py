@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from lbsim import model as m
-from lbsim.engine import ProgressFn, simulate
-from lbsim.results import RunResult, summarise
+from lbsim.results.folder import RunResult, summarise
+from lbsim.scenario import model as m
+from lbsim.sim.engine import ProgressFn, simulate
 
 
 def run_scenario(

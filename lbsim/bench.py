@@ -23,7 +23,7 @@ from typing import Any
 import simpy
 
 from lbsim.api import run_scenario
-from lbsim.scenario import parse_scenario
+from lbsim.scenario.loader import parse_scenario
 
 MEAN_SERVICE = 0.01
 UTILISATION = 0.9

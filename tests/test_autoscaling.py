@@ -1,4 +1,4 @@
-"""Elastic pools (lbsim.autoscaling): what a scaler does through Octavia's API, and when
+"""Elastic pools (lbsim.sim.autoscaling): what a scaler does through Octavia's API, and when
 HAProxy lets new capacity take traffic.
 
 What these tests prove:
@@ -40,12 +40,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lbsim import model as m
-from lbsim.autoscaling import Autoscaler, figure_from_folder, inflight, main, scaling_figure
-from lbsim.engine import RawRun, Simulation
-from lbsim.results import RunResult, summarise
-from lbsim.scenario import load_scenario
-from lbsim.validation import check_scenario
+from lbsim.cli.scaling import main
+from lbsim.figures.scaling import figure_from_folder, scaling_figure
+from lbsim.results.folder import RunResult, summarise
+from lbsim.scenario import model as m
+from lbsim.scenario.loader import load_scenario
+from lbsim.scenario.validation import check_scenario
+from lbsim.sim.autoscaling import Autoscaler, inflight
+from lbsim.sim.engine import RawRun, Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios" / "autoscaling"
@@ -600,7 +602,8 @@ def test_validation_of_policies() -> None:
 
 
 def test_sweep_varies_policy_parameters(tmp_path: Path) -> None:
-    from lbsim.experiments import OverrideError, sweep
+    from lbsim.experiments.design import OverrideError
+    from lbsim.experiments.sweep import sweep
 
     sc = load_scenario(SCENARIOS / "oscillating.yaml").model_copy(update={"duration": 600.0, "expect": []})
     res = sweep(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from lbsim import parse_scenario
-from lbsim.experiments import Engine
-from lbsim.plan import plan
+from lbsim.experiments.engines import Engine
+from lbsim.experiments.plan import plan
 
 # 70 requests/s; each member serves concurrency / mean = 2 / 0.1 = 20 per second, so at
 # least 4 members are needed for a stable queue. The scaler tracks utilisation 0.6, i.e.

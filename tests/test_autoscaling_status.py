@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lbsim import load_scenario, run_scenario
-from lbsim.results import status_tree_from_folder
+from lbsim.results.folder import status_tree_from_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 

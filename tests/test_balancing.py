@@ -1,4 +1,4 @@
-"""Tests for lbsim.balancing: HAProxy roundrobin / leastconn / source, pick for pick.
+"""Tests for lbsim.haproxy.balancing: HAProxy roundrobin / leastconn / source, pick for pick.
 
 Expected values come from outside the code under test:
 
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lbsim.balancing import (
+from lbsim.haproxy.balancing import (
     ALGORITHMS,
     MAX_WEIGHT,
     Balancer,

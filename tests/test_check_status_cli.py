@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lbsim import junit
-from lbsim.cli import collect_scenarios, main
+from lbsim.cli.main import collect_scenarios, main
+from lbsim.results import junit
 
 BASE = """\
 version: 1

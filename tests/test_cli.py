@@ -7,8 +7,8 @@ message naming file, line and field path, no traceback and no result folder. Res
 saved atomically: no temporary folder is left behind, and a save that fails half way
 leaves nothing (or the previous result) in place.
 
-Most tests call :func:`lbsim.cli.main` in-process (fast); the ones about tracebacks and
-exit statuses of the real process use ``python -m lbsim.cli``.
+Most tests call :func:`lbsim.cli.main.main` in-process (fast); the ones about tracebacks and
+exit statuses of the real process use ``python -m lbsim.cli.main``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import pytest
 from conftest import find_line, make_scenario, scenario_yaml
 
 import lbsim
-from lbsim.cli import main
+from lbsim.cli.main import main
 
 SUMMARY_KEYS = {"requests", "ok", "errors", "latency", "throughput", "duration", "seed", "lbsim_version"}
 LATENCY_KEYS = {"mean", "p50", "p95", "p99"}
@@ -71,7 +71,7 @@ def _leftovers(parent: Path, keep: set[str]) -> list[str]:
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(Path(lbsim.__file__).parents[1])}
     return subprocess.run(
-        [sys.executable, "-m", "lbsim.cli", *args],
+        [sys.executable, "-m", "lbsim.cli.main", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -379,7 +379,7 @@ def test_a_failed_save_keeps_the_previous_result(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise OSError(5, "I/O error")
 
-    monkeypatch.setattr("lbsim.results._write_json", broken)
+    monkeypatch.setattr("lbsim.results.folder._write_json", broken)
     with contextlib.suppress(OSError):
         main(["run", str(path), "--out", str(out), "--seed", "99", "--quiet"])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lbsim.cli import main
+from lbsim.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Tests for lbsim.controlplane: Octavia's provisioning-status engine.
+"""Tests for lbsim.octavia.controlplane: Octavia's provisioning-status engine.
 
 Every expected status below is written by hand from
 reference/octavia-semantics.md §2 (tables 2.3-2.7), §4 and §5, plus the
@@ -25,7 +25,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from lbsim.controlplane import (
+from lbsim.octavia.controlplane import (
     ApiResponse,
     Change,
     ControlPlane,

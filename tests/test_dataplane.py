@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from lbsim import parse_scenario, run_scenario
-from lbsim.results import RunResult
+from lbsim.results.folder import RunResult
 
 
 def scenario(

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 import lbsim
 from lbsim.api import run_scenario
-from lbsim.cli import main
-from lbsim.scenario import parse_scenario
+from lbsim.cli.main import main
+from lbsim.scenario.loader import parse_scenario
 
 #: files of the result folder compared byte for byte (requests.parquet is compared as a
 #: table: its bytes carry writer metadata that is not part of the result)
@@ -141,7 +141,7 @@ def test_runs_do_not_depend_on_the_python_hash_seed(tmp_path: Path) -> None:
             "PYTHONPATH": str(Path(lbsim.__file__).parents[1]),
         }
         proc = subprocess.run(
-            [sys.executable, "-m", "lbsim.cli", "run", str(scenario), "--out", str(out), "--quiet"],
+            [sys.executable, "-m", "lbsim.cli.main", "run", str(scenario), "--out", str(out), "--quiet"],
             env=env,
             capture_output=True,
             text=True,

@@ -36,29 +36,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lbsim import load_scenario, run_scenario
-from lbsim import model as m
-from lbsim.cli_experiments import main as cli
-from lbsim.compare import compare, parse_algorithms
-from lbsim.experiments import (
-    STORE_DIR,
-    Engine,
+from lbsim.cli.experiments import main as cli
+from lbsim.experiments.common import STORE_DIR
+from lbsim.experiments.compare import compare, parse_algorithms
+from lbsim.experiments.design import (
     OverrideError,
-    RunStore,
     apply_overrides,
     derive_seed,
     grid,
-    mean_ci,
     parse_path,
     parse_set,
     scenario_data,
     scenario_hash,
     set_path,
     split_values,
-    sweep,
-    t_quantile,
 )
-from lbsim.plan import PlanError, parse_slo, plan, scale_traffic, stable_count, with_members
-from lbsim.queueing import mmc_mean_sojourn
+from lbsim.experiments.engines import Engine
+from lbsim.experiments.plan import PlanError, parse_slo, plan, scale_traffic, stable_count, with_members
+from lbsim.experiments.queueing import mmc_mean_sojourn
+from lbsim.experiments.stats import mean_ci, t_quantile
+from lbsim.experiments.store import RunStore
+from lbsim.experiments.sweep import sweep
+from lbsim.scenario import model as m
 
 ROOT = Path(__file__).absolute().parents[1]
 SCENARIOS = ROOT / "scenarios" / "experiments"
@@ -321,7 +320,7 @@ def test_a_sweep_killed_part_way_loses_nothing_and_resumes(tmp_path: Path) -> No
     total = 16
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lbsim.cli_experiments", *args, "--jobs", "2"],
+        [sys.executable, "-m", "lbsim.cli.experiments", *args, "--jobs", "2"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -449,7 +448,7 @@ def test_plan_vary_flavor_sizes_the_amphora_between_queueing_bounds() -> None:
     connection (5 ms at 200 connections/s per vCPU); members add an exponential 5 ms.
     Mean latency = 10 ms + the CPU queue's wait, which lies between 0 and the M/M/c wait
     (deterministic service waits less than exponential), so Erlang C bounds the answer."""
-    from lbsim.queueing import mmc_mean_wait
+    from lbsim.experiments.queueing import mmc_mean_wait
 
     sc = load_scenario(SCENARIOS / "amphora-cpu.yaml")
     lam, cost, service, target = 600.0, 1 / 200, 0.005, 0.0108

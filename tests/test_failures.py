@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from lbsim import load_scenario, parse_scenario, run_scenario
-from lbsim.results import RunResult
+from lbsim.results.folder import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
 FAILURES = ROOT / "scenarios" / "failures"

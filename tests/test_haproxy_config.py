@@ -1,4 +1,4 @@
-"""lbsim.haproxy_config: the amphora's haproxy.cfg, rule by rule (octavia-semantics.md §3).
+"""lbsim.haproxy.config: the amphora's haproxy.cfg, rule by rule (octavia-semantics.md §3).
 
 Every expected line below is written out by hand from the reference (not produced by
 the renderer), so each assertion fails if the corresponding rule is broken. A small
@@ -21,18 +21,18 @@ from conftest import make_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lbsim import model as m
-from lbsim.haproxy_config import (
+from lbsim.cli.haproxy_config import register
+from lbsim.haproxy.config import (
     LoopbackPlan,
     backend_name,
     global_maxconn,
     haproxy_names,
     loopback_plan,
-    register,
     render,
 )
-from lbsim.results import object_id
-from lbsim.scenario import load_scenario
+from lbsim.scenario import model as m
+from lbsim.scenario.ids import object_id
+from lbsim.scenario.loader import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lbsim.healthcheck import (
+from lbsim.haproxy.healthcheck import (
     CheckSpec,
     EmptyExpectedCodesError,
     HealthCounter,

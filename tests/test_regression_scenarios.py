@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from lbsim import load_scenario, run_scenario
-from lbsim import model as m
-from lbsim.results import RunResult
+from lbsim.results.folder import RunResult
+from lbsim.scenario import model as m
 
 REGRESSION = Path(__file__).resolve().parent.parent / "scenarios" / "regression"
 FILES = sorted(REGRESSION.glob("*.yaml"))

@@ -17,12 +17,13 @@ import pytest
 from matplotlib.figure import Figure
 
 from lbsim import load_scenario, run_scenario
-from lbsim import model as m
-from lbsim.cli_experiments import main as cli
-from lbsim.compare import compare
-from lbsim.experiments import scenario_data, sweep
-from lbsim.plan import plan
-from lbsim.report import ReportError, RunFolder, build_report, experiment_figures, folder_kind, run_figures
+from lbsim.cli.experiments import main as cli
+from lbsim.experiments.compare import compare
+from lbsim.experiments.design import scenario_data
+from lbsim.experiments.plan import plan
+from lbsim.experiments.sweep import sweep
+from lbsim.report.html import ReportError, RunFolder, build_report, experiment_figures, folder_kind, run_figures
+from lbsim.scenario import model as m
 
 ROOT = Path(__file__).absolute().parents[1]
 SCENARIOS = ROOT / "scenarios" / "experiments"

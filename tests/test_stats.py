@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from lbsim import parse_scenario, run_scenario
-from lbsim.cli import main
-from lbsim.stats import stats_at
-from lbsim.timeline import Timeline
+from lbsim.cli.main import main
+from lbsim.cli.stats import stats_at
+from lbsim.octavia.timeline import Timeline
 
 SCENARIO = """
 version: 1

@@ -1,4 +1,4 @@
-"""Unit and property tests for lbsim.status (octavia-semantics.md §1).
+"""Unit and property tests for lbsim.octavia.status (octavia-semantics.md §1).
 
 One test per row of the decision tables in §1.2 (refresh), §1.3 (listeners), §1.4
 (pools, plus the [HAProxy] backend rule), §1.5 (members) and §1.6 (load balancer), one
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lbsim.status import (
+from lbsim.octavia.status import (
     DbListener,
     DbPool,
     DbView,

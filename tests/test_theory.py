@@ -7,7 +7,7 @@ import math
 import pytest
 
 from lbsim import parse_scenario, run_scenario
-from lbsim.queueing import erlang_c, mmc_mean_sojourn, mmc_mean_wait
+from lbsim.experiments.queueing import erlang_c, mmc_mean_sojourn, mmc_mean_wait
 
 
 def _scenario(

@@ -5,7 +5,7 @@ Each bad case checks the four things a user needs to fix a file without a traceb
 problem names the right line of the file, and its message says what was expected.
 Expected lines are found by searching the YAML text the test wrote (never by asking the
 loader), and the allowed protocol/monitor combinations are copied from
-octavia-semantics.md §4 (never imported from :mod:`lbsim.model`), so a wrong table or a
+octavia-semantics.md §4 (never imported from :mod:`lbsim.scenario.model`), so a wrong table or a
 wrong line in lbsim fails here.
 
 The last test is a property: random mutations of a valid scenario either load and run, or
@@ -25,9 +25,9 @@ from conftest import find_line, make_scenario, scenario_yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from lbsim import model as m
 from lbsim.api import run_scenario
-from lbsim.scenario import Problem, ScenarioError, load_scenario, parse_scenario
+from lbsim.scenario import model as m
+from lbsim.scenario.loader import Problem, ScenarioError, load_scenario, parse_scenario
 
 FILE = "case.yaml"
 L0 = "loadbalancer.listeners[0]"

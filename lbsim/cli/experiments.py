@@ -1,7 +1,7 @@
 """Command-line experiments: ``lbsim sweep``, ``compare``, ``plan`` and ``report``.
 
-:func:`register` adds the subcommands to ``lbsim``'s parser (``lbsim.cli`` calls it);
-``python -m lbsim.cli_experiments ...`` runs them on their own.
+:func:`register` adds the subcommands to ``lbsim``'s parser (``lbsim.cli.main`` calls it);
+``python -m lbsim.cli.experiments ...`` runs them on their own.
 
 Exit codes follow ``lbsim run``: 0 done; 2 invalid input (a scenario problem, a bad
 ``--set`` value or SLO, an unsupported option), reported one line per problem before
@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lbsim.cli import positive_int
-from lbsim.scenario import ScenarioError, load_scenario
+from lbsim.cli.main import positive_int
+from lbsim.scenario.loader import ScenarioError, load_scenario
 
 EXIT_OK, EXIT_GOAL, EXIT_INVALID = 0, 1, 2
 
@@ -137,7 +137,8 @@ def _interrupted(out: Path) -> int:
 
 
 def _run_guarded(out: Path, body: Callable[[], int]) -> int:
-    from lbsim.experiments import OverrideError, RunFailed
+    from lbsim.experiments.design import OverrideError
+    from lbsim.experiments.engines import RunFailed
 
     try:
         return body()
@@ -160,17 +161,9 @@ def _run_guarded(out: Path, body: Callable[[], int]) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run a scenario over a parameter grid with replications; write run and point tables."""
-    from lbsim.experiments import (
-        Engine,
-        OverrideError,
-        Point,
-        design,
-        grid,
-        parse_set,
-        rich_progress,
-        run_design,
-        scenario_hash,
-    )
+    from lbsim.experiments.design import OverrideError, Point, design, grid, parse_set, scenario_hash
+    from lbsim.experiments.engines import Engine
+    from lbsim.experiments.sweep import rich_progress, run_design
 
     loaded = _load(args.scenario)
     if isinstance(loaded, int):
@@ -244,8 +237,10 @@ def _print_points(console: Console, res: Any, confidence: float) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare balancing algorithms on the same traffic and faults."""
-    from lbsim.compare import algorithm_points, compare, parse_algorithms
-    from lbsim.experiments import Engine, OverrideError, design, rich_progress, scenario_hash
+    from lbsim.experiments.compare import algorithm_points, compare, parse_algorithms
+    from lbsim.experiments.design import OverrideError, design, scenario_hash
+    from lbsim.experiments.engines import Engine
+    from lbsim.experiments.sweep import rich_progress
 
     loaded = _load(args.scenario)
     if isinstance(loaded, int):
@@ -317,8 +312,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Find the fewest members (or amphora vCPUs) meeting every SLO with the requested confidence."""
-    from lbsim.experiments import Engine, rich_progress, scenario_hash
-    from lbsim.plan import NOT_YET, PlanError, parse_slo, plan
+    from lbsim.experiments.design import scenario_hash
+    from lbsim.experiments.engines import Engine
+    from lbsim.experiments.plan import NOT_YET, PlanError, parse_slo, plan
+    from lbsim.experiments.sweep import rich_progress
 
     if args.vary in NOT_YET:
         return _problems([NOT_YET[args.vary]])
@@ -401,7 +398,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write a self-contained HTML report (and its PNGs) for a result or experiment folder."""
-    from lbsim.report import ReportError, build_report
+    from lbsim.report.html import ReportError, build_report
 
     try:
         html = build_report(Path(args.folder), Path(args.out) if args.out else None)
@@ -502,7 +499,7 @@ def register(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one experiment subcommand (``python -m lbsim.cli_experiments sweep ...``)."""
+    """Run one experiment subcommand (``python -m lbsim.cli.experiments sweep ...``)."""
     p = argparse.ArgumentParser(prog="lbsim", description="lbsim experiments")
     register(p.add_subparsers(dest="command", required=True))
     args = p.parse_args(argv)

@@ -33,8 +33,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lbsim import __version__, junit
-from lbsim.scenario import ScenarioError, json_schema, load_scenario
+from lbsim._version import __version__
+from lbsim.results import junit
+from lbsim.scenario.loader import ScenarioError, json_schema, load_scenario
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
 
@@ -420,7 +421,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the status tree of a result folder at a time (default: the end of the run)."""
-    from lbsim.results import ResultFolderError, status_tree_from_folder
+    from lbsim.results.folder import ResultFolderError, status_tree_from_folder
 
     try:
         tree = status_tree_from_folder(Path(args.result_dir), args.at)
@@ -517,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules that add their own subcommands through ``register(subparsers)``
-PLUGIN_MODULES = ("lbsim.cli_experiments", "lbsim.haproxy_config", "lbsim.stats", "lbsim.autoscaling")
+PLUGIN_MODULES = ("lbsim.cli.experiments", "lbsim.cli.haproxy_config", "lbsim.cli.stats", "lbsim.cli.scaling")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from lbsim.cli import seconds
-from lbsim.timeline import Timeline
+from lbsim.cli.main import seconds
+from lbsim.octavia.timeline import Timeline
 
 FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
 

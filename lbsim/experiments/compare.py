@@ -19,20 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lbsim import model as m
-from lbsim import plots
-from lbsim.experiments import (
-    Engine,
-    Interval,
-    OverrideError,
-    Point,
-    ProgressCallback,
-    SweepResult,
-    design,
-    load_experiment,
-    mean_ci,
-    run_design,
-)
+from lbsim.experiments.common import ProgressCallback
+from lbsim.experiments.design import OverrideError, Point, design
+from lbsim.experiments.engines import Engine
+from lbsim.experiments.stats import Interval, mean_ci
+from lbsim.experiments.sweep import SweepResult, load_experiment, run_design
+from lbsim.figures import plots
+from lbsim.scenario import model as m
 
 #: metrics of the side-by-side table, with their display names and units
 COMPARE_METRICS: dict[str, tuple[str, str]] = {

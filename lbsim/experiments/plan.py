@@ -37,24 +37,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lbsim import model as m
-from lbsim import plots
-from lbsim.experiments import (
-    STORE_DIR,
-    Design,
-    Engine,
-    Interval,
-    Point,
-    ProgressCallback,
-    RunSpec,
-    RunStore,
-    SweepResult,
-    design,
-    mean_ci,
-    run_design,
-    scenario_data,
-    scenario_hash,
-)
+from lbsim.experiments.common import STORE_DIR, ProgressCallback
+from lbsim.experiments.design import Design, Point, RunSpec, design, scenario_data, scenario_hash
+from lbsim.experiments.engines import Engine
+from lbsim.experiments.stats import Interval, mean_ci
+from lbsim.experiments.store import RunStore
+from lbsim.experiments.sweep import SweepResult, run_design
+from lbsim.figures import plots
+from lbsim.scenario import model as m
 
 SLO_METRICS: dict[str, str] = {
     "p50": "latency_p50",
@@ -288,7 +278,7 @@ def stable_vcpus(data: dict[str, Any], limit: int) -> int | None:
 
 
 def _mean_service(dist: dict[str, Any], base_dir: Path | None) -> float:
-    from lbsim.distributions import make_sampler
+    from lbsim.sim.distributions import make_sampler
 
     model = m.Member.model_validate(
         {"name": "x", "address": "10.0.0.1", "protocol_port": 80, "service_time": dist}
@@ -620,7 +610,7 @@ def write_plan(result: PlanResult, out: Path) -> None:
 
 def predicted_members_mmc(rate: float, mean_service: float, max_mean_latency: float) -> int:
     """Erlang C's fewest servers whose M/M/c mean latency (wait + service) meets a target."""
-    from lbsim.queueing import min_servers_for_wait
+    from lbsim.experiments.queueing import min_servers_for_wait
 
     return min_servers_for_wait(rate, 1.0 / mean_service, max_mean_latency - mean_service)
 

@@ -1,6 +1,6 @@
 """The HAProxy configuration Octavia 19 renders on the amphora for a scenario's load balancer.
 
-:func:`render` is a pure function from a :class:`~lbsim.model.Scenario` to the text of
+:func:`render` is a pure function from a :class:`~lbsim.scenario.model.Scenario` to the text of
 ``haproxy.cfg``, following reference/octavia-semantics.md §3 (the amphora driver's
 ``combined_listeners`` templates):
 
@@ -20,7 +20,7 @@
   [send-proxy[-v2]] [backup] [disabled]`` for every member (disabled ones included).
 
 Names: HAProxy sees Octavia's UUIDs. lbsim derives them from the scenario and object
-names with :func:`lbsim.results.object_id` (uuid5), so the frontend of listener
+names with :func:`lbsim.results.folder.object_id` (uuid5), so the frontend of listener
 ``http`` in scenario ``s`` is ``object_id("s", "listener", "http")``. With
 ``ids="name"`` the lbsim names are used instead, which is easier to read in
 ``show stat``; :func:`haproxy_names` gives the mapping either way.
@@ -45,18 +45,15 @@ file descriptors it needs (a comment line keeps Octavia's figure).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-from lbsim import model as m
-from lbsim.healthcheck import expand_expected_codes
-from lbsim.results import object_id
+from lbsim.haproxy.healthcheck import expand_expected_codes
+from lbsim.scenario import model as m
+from lbsim.scenario.ids import object_id
 
 __all__ = [
     "BALANCE_MAP",
@@ -68,7 +65,6 @@ __all__ = [
     "global_maxconn",
     "haproxy_names",
     "loopback_plan",
-    "register",
     "render",
 ]
 
@@ -437,54 +433,3 @@ def _server(
     if not mem.admin_state_up:
         line += " disabled"
     return line
-
-
-# --------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    """``lbsim haproxy-config SCENARIO [--loopback]``: print the rendered configuration."""
-    from lbsim.scenario import ScenarioError, load_scenario
-
-    try:
-        sc = load_scenario(args.scenario)
-    except ScenarioError as err:
-        for p in err.problems:
-            print(f"error: {p}", file=sys.stderr)
-        return 2
-    plan = None
-    if args.loopback:
-        try:
-            plan = loopback_plan(sc, args.base_port, args.stats_socket)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    text = render(sc, args.loopback, plan=plan, ids="name" if args.names else "uuid")
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``haproxy-config`` subcommand to ``lbsim``'s sub-parsers."""
-    p = subparsers.add_parser(
-        "haproxy-config",
-        help="print the HAProxy configuration Octavia would render on the amphora",
-        description=(
-            "Print the haproxy.cfg that Octavia 19's amphora driver renders for the scenario's "
-            "load balancer. With --loopback, addresses become 127.0.0.1 (listener i on "
-            "BASE_PORT+i, member j on BASE_PORT+100+j, monitor ports on BASE_PORT+200+j) and "
-            "an admin stats socket is added, so that `haproxy -f FILE -db` runs it as is."
-        ),
-    )
-    p.add_argument("scenario", metavar="SCENARIO")
-    p.add_argument("--loopback", action="store_true", help="127.0.0.1 addresses and a stats socket")
-    p.add_argument("--base-port", type=int, default=20000, help="first loopback port (default 20000)")
-    p.add_argument("--stats-socket", help="stats socket path (default /tmp/lbsim-<name>.sock)")
-    p.add_argument("--names", action="store_true", help="use lbsim names instead of Octavia-style uuid5 ids")
-    p.add_argument("--output", "-o", help="write to this file instead of stdout")
-    p.set_defaults(func=_cmd)

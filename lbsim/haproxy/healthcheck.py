@@ -495,9 +495,7 @@ class Window:
         return isinstance(t, int | float) and self.earliest <= t <= self.latest
 
 
-def _duration_bounds(
-    monitor_type: str, behaviour: str, kwargs: dict[str, object]
-) -> tuple[CheckOutcome, CheckOutcome]:
+def _duration_bounds(monitor_type: str, behaviour: str, kwargs: dict[str, object]) -> tuple[CheckOutcome, CheckOutcome]:
     """The outcome of a check at both ends of the hang range."""
     early = check_outcome(monitor_type, behaviour, hang_position=0.0, **kwargs)  # type: ignore[arg-type]
     late = check_outcome(monitor_type, behaviour, hang_position=1.0, **kwargs)  # type: ignore[arg-type]
@@ -625,9 +623,7 @@ class CheckSpec:
         raw_down = monitor.get("max_retries_down")
         codes = monitor.get("expected_codes")
         expected = (
-            expand_expected_codes(str(codes or "200"))
-            if monitor_type in _HTTP_TYPES
-            else frozenset({HEALTHY_STATUS})
+            expand_expected_codes(str(codes or "200")) if monitor_type in _HTTP_TYPES else frozenset({HEALTHY_STATUS})
         )
         return cls(
             monitor_type=monitor_type,
@@ -670,9 +666,7 @@ class CheckSpec:
             checker=self.checker,
         )
 
-    def detection_window(
-        self, behaviour: str, *, status: int = 500, at_start: bool = False
-    ) -> Window | None:
+    def detection_window(self, behaviour: str, *, status: int = 500, at_start: bool = False) -> Window | None:
         """:func:`detection_window` for this monitor, from full health (or from start-up)."""
         needed = 1 if at_start else self.fall
         if self.checker == "keepalived":

@@ -48,246 +48,55 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-# --------------------------------------------------------------------------
-# Constants (octavia/common/constants.py, octavia-lib constants)
-# --------------------------------------------------------------------------
-
-LOADBALANCER = "loadbalancer"
-LISTENER = "listener"
-POOL = "pool"
-MEMBER = "member"
-HEALTHMONITOR = "healthmonitor"
-OBJECT_TYPES: tuple[str, ...] = (LOADBALANCER, LISTENER, POOL, MEMBER, HEALTHMONITOR)
-
-ACTIVE = "ACTIVE"
-PENDING_CREATE = "PENDING_CREATE"
-PENDING_UPDATE = "PENDING_UPDATE"
-PENDING_DELETE = "PENDING_DELETE"
-DELETED = "DELETED"
-ERROR = "ERROR"
-PROVISIONING_STATUSES = frozenset(
-    {ACTIVE, PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE, DELETED, ERROR}
+from lbsim.octavia.objects import (
+    _IMMUTABLE_ON_UPDATE,
+    ACTIVE,
+    AMPHORA_LB_ALGORITHMS,
+    CREATE,
+    DELETABLE_STATUSES,
+    DELETE,
+    DELETED,
+    ERROR,
+    FAILOVER,
+    FAILOVERABLE_STATUSES,
+    HEALTHMONITOR,
+    L4_PROTOCOL,
+    LISTENER,
+    LOADBALANCER,
+    MEMBER,
+    MUTABLE_STATUSES,
+    NO_MONITOR,
+    OBJECT_TYPES,
+    OFFLINE,
+    ONLINE,
+    OPERATING_STATUS,
+    OPERATING_STATUSES,
+    OPERATIONS,
+    PENDING_CREATE,
+    PENDING_DELETE,
+    PENDING_UPDATE,
+    POOL,
+    PROVISIONING_STATUS,
+    SOURCE_API,
+    SOURCE_HEALTH_MANAGER,
+    SUCCESS_CODES,
+    UPDATE,
+    VALID_POOL_PROTOCOLS,
+    ApiResponse,
+    Change,
+    Job,
+    Obj,
+    ObjSpec,
+    _ApiError,
+    _immutable,
+    _no_children,
+    _not_found,
+    _unsupported_algorithm,
+    _validation,
 )
-PENDING_STATUSES = frozenset({PENDING_CREATE, PENDING_UPDATE, PENDING_DELETE})
-
-ONLINE = "ONLINE"
-OFFLINE = "OFFLINE"
-DEGRADED = "DEGRADED"
-DRAINING = "DRAINING"
-NO_MONITOR = "NO_MONITOR"
-OPERATING_STATUSES = frozenset({ONLINE, OFFLINE, DEGRADED, ERROR, DRAINING, NO_MONITOR})
-
-#: The lock rule (§2.1): what the LB must be in to accept a change.
-MUTABLE_STATUSES = frozenset({ACTIVE})
-DELETABLE_STATUSES = frozenset({ACTIVE, ERROR})
-FAILOVERABLE_STATUSES = frozenset({ACTIVE, ERROR})
-
-PROVISIONING_STATUS = "provisioning_status"
-OPERATING_STATUS = "operating_status"
-
-CREATE = "create"
-UPDATE = "update"
-DELETE = "delete"
-FAILOVER = "failover"
-OPERATIONS: tuple[str, ...] = (CREATE, UPDATE, DELETE, FAILOVER)
-
-#: HTTP success codes of the v2 API controllers (POST, PUT, DELETE, failover PUT).
-SUCCESS_CODES: Mapping[str, int] = MappingProxyType(
-    {CREATE: 201, UPDATE: 200, DELETE: 204, FAILOVER: 202}
-)
-
-SOURCE_API = "api"
-SOURCE_HEALTH_MANAGER = "health_manager"
-
-#: ``L4_PROTOCOL_MAP``: listeners clash when they share this and the port.
-L4_PROTOCOL: Mapping[str, str] = MappingProxyType(
-    {
-        "TCP": "TCP",
-        "HTTP": "TCP",
-        "HTTPS": "TCP",
-        "TERMINATED_HTTPS": "TCP",
-        "PROXY": "TCP",
-        "PROXYV2": "TCP",
-        "UDP": "UDP",
-        "SCTP": "SCTP",
-        "PROMETHEUS": "TCP",
-    }
-)
-
-#: ``VALID_LISTENER_POOL_PROTOCOL_MAP`` (§4.3).
-VALID_POOL_PROTOCOLS: Mapping[str, frozenset[str]] = MappingProxyType(
-    {
-        "TCP": frozenset({"HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP"}),
-        "HTTP": frozenset({"HTTP", "PROXY", "PROXYV2"}),
-        "HTTPS": frozenset({"HTTPS", "PROXY", "PROXYV2", "TCP"}),
-        "TERMINATED_HTTPS": frozenset({"HTTP", "PROXY", "PROXYV2"}),
-        "UDP": frozenset({"UDP"}),
-        "SCTP": frozenset({"SCTP"}),
-        "PROMETHEUS": frozenset(),
-    }
-)
-
-PROVIDER = "amphora"
-#: ``AMPHORA_SUPPORTED_LB_ALGORITHMS`` (api/drivers/amphora_driver/v2/driver.py).
-AMPHORA_LB_ALGORITHMS = frozenset({"ROUND_ROBIN", "SOURCE_IP", "LEAST_CONNECTIONS"})
-
-#: Human-readable model names used in Octavia's messages (``_name()``).
-RESOURCE_NAMES: Mapping[str, str] = MappingProxyType(
-    {
-        LOADBALANCER: "Load Balancer",
-        LISTENER: "Listener",
-        POOL: "Pool",
-        MEMBER: "Member",
-        HEALTHMONITOR: "Health Monitor",
-    }
-)
-
-#: Relation keys kept in ``Obj.attrs`` (values are object names).
-#: listener: ``loadbalancer``, ``default_pool``; pool: ``loadbalancer``;
-#: member and healthmonitor: ``pool``.
-_PARENT_KEY: Mapping[str, str] = MappingProxyType(
-    {LISTENER: LOADBALANCER, POOL: LOADBALANCER, MEMBER: POOL, HEALTHMONITOR: POOL}
-)
-
-#: Fields a PUT may not change (not in Octavia's ``*PUT`` types, or relations).
-_IMMUTABLE_ON_UPDATE: Mapping[str, frozenset[str]] = MappingProxyType(
-    {
-        LOADBALANCER: frozenset({"topology"}),
-        LISTENER: frozenset({"protocol", "protocol_port", LOADBALANCER}),
-        POOL: frozenset({"protocol", LOADBALANCER, LISTENER}),
-        MEMBER: frozenset({"address", "protocol_port", POOL}),
-        HEALTHMONITOR: frozenset({"type", POOL}),
-    }
-)
-
-
-# --------------------------------------------------------------------------
-# Data records
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class Obj:
-    """One database row.  Treat instances returned by the API as read-only.
-
-    ``attrs`` holds the API fields (``admin_state_up``, ``weight``,
-    ``protocol``, ...) and the relations by name: ``listener.loadbalancer``,
-    ``listener.default_pool``, ``pool.loadbalancer``, ``member.pool``,
-    ``healthmonitor.pool``.  ``pool.listeners`` is derived
-    (:meth:`ControlPlane.pool_listeners`).
-    """
-
-    type: str
-    name: str
-    provisioning_status: str
-    operating_status: str
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ObjSpec:
-    """Description of an object for :meth:`ControlPlane.load_active` and
-    :meth:`ControlPlane.create_loadbalancer_tree`.
-
-    ``attrs`` uses the same relation keys as :class:`Obj` (a listener's or a
-    pool's ``loadbalancer`` may be omitted inside a tree).
-    ``operating_status`` is only used by ``load_active``.
-    """
-
-    type: str
-    name: str
-    attrs: Mapping[str, Any] = field(default_factory=dict)
-    operating_status: str | None = None
-
-
-@dataclass(frozen=True)
-class Change:
-    """A time-free status change: one future ``transitions.csv`` row.
-
-    ``old`` is None when the object was just created; ``new`` is ``DELETED``
-    when a child row was hard-deleted.
-    """
-
-    object_type: str
-    name: str
-    field: str
-    old: str | None
-    new: str
-
-
-@dataclass(frozen=True, eq=False)
-class Job:
-    """An asynchronous worker flow holding its load balancer's lock.
-
-    ``body`` is what the request asked for (the engine applies it to the
-    data plane when the job succeeds).  ``source`` is ``api`` or
-    ``health_manager`` (amphora failover, §1.8).
-    """
-
-    id: int
-    op: str
-    object_type: str
-    name: str
-    loadbalancer: str
-    body: Mapping[str, Any] = field(default_factory=dict)
-    cascade: bool = False
-    source: str = SOURCE_API
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    """What the API answered: the code, Octavia's message, the job (only on
-    success) and the status changes made in the request transaction."""
-
-    code: int
-    message: str
-    job: Job | None = None
-    changes: tuple[Change, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True for a 2xx answer."""
-        return 200 <= self.code < 300
-
-
-class _ApiError(Exception):
-    """Internal: a request was refused with ``code`` and ``message``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _not_found(object_type: str, name: str) -> _ApiError:
-    return _ApiError(404, f"{RESOURCE_NAMES[object_type]} {name} not found.")
-
-
-def _immutable(object_type: str, name: str) -> _ApiError:
-    return _ApiError(
-        409, f"{RESOURCE_NAMES[object_type]} {name} is immutable and cannot be updated."
-    )
-
-
-def _validation(detail: str) -> _ApiError:
-    return _ApiError(400, f"Validation failure: {detail}")
-
-
-def _unsupported_algorithm(algorithm: str) -> _ApiError:
-    return _ApiError(
-        501,
-        f"Provider '{PROVIDER}' does not support a requested option: "
-        f"Amphora provider does not support {algorithm} algorithm.",
-    )
-
-
-def _no_children(protocol: str) -> _ApiError:
-    return _ApiError(400, f"Protocol {protocol} listeners cannot have child objects.")
-
 
 # --------------------------------------------------------------------------
 # The engine
@@ -372,16 +181,12 @@ class ControlPlane:
             op = spec.operating_status or self._default_running_op(spec, ordered)
             if op not in OPERATING_STATUSES:
                 raise ValueError(f"unknown operating status {op!r}")
-            self._objs[(spec.type, spec.name)] = Obj(
-                spec.type, spec.name, ACTIVE, op, dict(spec.attrs)
-            )
+            self._objs[(spec.type, spec.name)] = Obj(spec.type, spec.name, ACTIVE, op, dict(spec.attrs))
 
     @staticmethod
     def _default_running_op(spec: ObjSpec, specs: Sequence[ObjSpec]) -> str:
         if spec.type == MEMBER:
-            has_hm = any(
-                s.type == HEALTHMONITOR and s.attrs.get(POOL) == spec.attrs.get(POOL) for s in specs
-            )
+            has_hm = any(s.type == HEALTHMONITOR and s.attrs.get(POOL) == spec.attrs.get(POOL) for s in specs)
             return ONLINE if has_hm else NO_MONITOR
         if spec.type == HEALTHMONITOR and not spec.attrs.get("admin_state_up", True):
             return OFFLINE
@@ -435,9 +240,7 @@ class ControlPlane:
             given = spec.attrs.get(LOADBALANCER, lb)
             if given != lb:
                 raise ValueError(f"{spec.type} {spec.name!r} names another loadbalancer")
-            return ObjSpec(
-                spec.type, spec.name, {**spec.attrs, LOADBALANCER: lb}, spec.operating_status
-            )
+            return ObjSpec(spec.type, spec.name, {**spec.attrs, LOADBALANCER: lb}, spec.operating_status)
 
         listeners = [with_lb(s) for s in specs if s.type == LISTENER]
         pools = [with_lb(s) for s in specs if s.type == POOL]
@@ -523,9 +326,7 @@ class ControlPlane:
             return None, ()
         out: list[Change] = []
         self._set(lb, PROVISIONING_STATUS, PENDING_UPDATE, out)
-        job = self._new_job(
-            FAILOVER, LOADBALANCER, lb_name, lb_name, {}, source=SOURCE_HEALTH_MANAGER
-        )
+        job = self._new_job(FAILOVER, LOADBALANCER, lb_name, lb_name, {}, source=SOURCE_HEALTH_MANAGER)
         return job, tuple(out)
 
     def set_operating_status(self, object_type: str, name: str, status: str) -> tuple[Change, ...]:
@@ -619,9 +420,7 @@ class ControlPlane:
         job = self._new_job(CREATE, object_type, name, lb.name, body)
         return ApiResponse(SUCCESS_CODES[CREATE], "", job, tuple(out))
 
-    def _change_child(
-        self, op: str, object_type: str, name: str, body: dict[str, Any]
-    ) -> ApiResponse:
+    def _change_child(self, op: str, object_type: str, name: str, body: dict[str, Any]) -> ApiResponse:
         obj = self._objs.get((object_type, name))
         if obj is None:
             raise _not_found(object_type, name)
@@ -716,8 +515,7 @@ class ControlPlane:
         allowed = VALID_POOL_PROTOCOLS.get(listener_protocol)
         if allowed is not None and pool_protocol not in allowed:
             raise _validation(
-                f"The pool protocol '{pool_protocol}' is invalid while the listener "
-                f"protocol is '{listener_protocol}'."
+                f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is '{listener_protocol}'."
             )
 
     def _check_listener_unique(self, lb: str, body: Mapping[str, Any]) -> None:
@@ -906,9 +704,7 @@ class ControlPlane:
         self._jobs[job.id] = job
         return job
 
-    def _insert(
-        self, object_type: str, name: str, attrs: dict[str, Any], op: str, out: list[Change]
-    ) -> None:
+    def _insert(self, object_type: str, name: str, attrs: dict[str, Any], op: str, out: list[Change]) -> None:
         # A new row; only a DELETED load balancer's row can be replaced.
         previous = self._objs.get((object_type, name))
         obj = Obj(object_type, name, PENDING_CREATE, op, attrs)
@@ -930,9 +726,7 @@ class ControlPlane:
             for lst in self.pool_listeners(obj.name):
                 lst.attrs["default_pool"] = None
         del self._objs[(obj.type, obj.name)]
-        out.append(
-            Change(obj.type, obj.name, PROVISIONING_STATUS, obj.provisioning_status, DELETED)
-        )
+        out.append(Change(obj.type, obj.name, PROVISIONING_STATUS, obj.provisioning_status, DELETED))
 
     @staticmethod
     def _set(obj: Obj, field_name: str, value: str, out: list[Change]) -> None:
@@ -943,20 +737,15 @@ class ControlPlane:
 
 
 def _pending_state(lb: Obj) -> _ApiError:
-    return _ApiError(
-        409, f"Invalid state {lb.provisioning_status} of loadbalancer resource {lb.name}"
-    )
+    return _ApiError(409, f"Invalid state {lb.provisioning_status} of loadbalancer resource {lb.name}")
 
 
 def _duplicate_listener(protocol: str, port: Any) -> _ApiError:
     return _ApiError(
         409,
-        "Another Listener on this Load Balancer is already using protocol "
-        f"{protocol} and protocol_port {port}",
+        f"Another Listener on this Load Balancer is already using protocol {protocol} and protocol_port {port}",
     )
 
 
 def _duplicate_member(address: Any, port: Any) -> _ApiError:
-    return _ApiError(
-        409, f"Another member on this pool is already using ip {address} on protocol_port {port}"
-    )
+    return _ApiError(409, f"Another member on this pool is already using ip {address} on protocol_port {port}")

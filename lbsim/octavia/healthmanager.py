@@ -1,7 +1,7 @@
 """Octavia's health manager: heartbeats in, operating statuses out; stale amphorae out.
 
 Each heartbeat is turned into operating statuses by the pure aggregation of
-:mod:`lbsim.status` over the control plane's current rows, and the writes are applied
+:mod:`lbsim.octavia.status` over the control plane's current rows, and the writes are applied
 to the database (so the API shows them) at the moment the heartbeat is processed.
 A heartbeat that counts refreshes the amphora's ``last_update``; the stale scan runs
 every ``health_check_interval`` and starts a failover for an amphora whose last counted
@@ -15,10 +15,11 @@ from typing import Any
 
 import simpy
 
-from lbsim import model as m
-from lbsim.controlplane import ControlPlane, Job
-from lbsim.status import DbListener, DbPool, DbView, HealthUpdate, update_health
-from lbsim.timeline import Timeline
+from lbsim.octavia.controlplane import ControlPlane
+from lbsim.octavia.objects import Job
+from lbsim.octavia.status import DbListener, DbPool, DbView, HealthUpdate, update_health
+from lbsim.octavia.timeline import Timeline
+from lbsim.scenario import model as m
 
 
 def db_view(cp: ControlPlane, lb_name: str) -> DbView | None:

@@ -144,9 +144,7 @@ class DbView:
                 raise ValueError(f"pool key {key!r} != pool id {pool.id!r}")
             for member_id in pool.members:
                 if member_id in seen:
-                    raise ValueError(
-                        f"member {member_id!r} is in pools {seen[member_id]!r} and {key!r}"
-                    )
+                    raise ValueError(f"member {member_id!r} is in pools {seen[member_id]!r} and {key!r}")
                 seen[member_id] = key
         object.__setattr__(self, "listeners", MappingProxyType(listeners))
         object.__setattr__(self, "pools", MappingProxyType(pools))
@@ -322,9 +320,7 @@ def update_health(
     return HealthUpdate(refresh_amphora=refresh, processed=True, writes=tuple(writes))
 
 
-def _process_pool(
-    pool: DbPool, entry: Mapping[str, Any], lb_status: str, writes: list[StatusWrite]
-) -> str:
+def _process_pool(pool: DbPool, entry: Mapping[str, Any], lb_status: str, writes: list[StatusWrite]) -> str:
     """§1.4/§1.5 for one reported pool: append member then pool writes; return LB status."""
     pool_status: str | None = None
     backend = entry.get("status")
@@ -384,9 +380,7 @@ def apply_update(view: DbView, update: HealthUpdate) -> DbView:
             lb_status = w.operating_status
         elif w.object_type == "listener":
             old = listeners[w.object_id]
-            listeners[w.object_id] = DbListener(
-                old.id, w.operating_status, old.protocol, old.enabled
-            )
+            listeners[w.object_id] = DbListener(old.id, w.operating_status, old.protocol, old.enabled)
         elif w.object_type == "pool":
             pools[w.object_id] = (w.operating_status, pools[w.object_id][1])
         else:

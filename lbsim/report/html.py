@@ -3,7 +3,7 @@
 ``build_report(FOLDER)`` writes ``report.html`` (every figure embedded as a base64 PNG,
 no external file or script needed to view it) and the same figures as PNG files beside
 it, by default into ``FOLDER/report/``. Figures are rendered with matplotlib's Agg
-backend through :mod:`lbsim.plots`, so no display is needed.
+backend through :mod:`lbsim.figures.plots`, so no display is needed.
 
 A *run* folder (``lbsim run``: ``summary.json`` ...) gives: scenario summary, object
 graph coloured by final status, status timeline per object, throughput over time with
@@ -27,9 +27,10 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from lbsim import __version__, plots
-from lbsim import model as m
-from lbsim.metrics import NBINS
+from lbsim._version import __version__
+from lbsim.figures import plots
+from lbsim.scenario import model as m
+from lbsim.sim.metrics import NBINS
 
 #: metrics plotted against parameters in a sweep report (when present)
 SWEEP_METRICS: dict[str, str] = {
@@ -194,7 +195,7 @@ def run_figures(run: RunFolder) -> dict[str, Figure]:
         hist[run.latency["bin"].to_numpy(dtype=np.int64)] = run.latency["count"].to_numpy(dtype=np.int64)
         figs["cdf"] = plots.latency_cdf({run.summary.get("scenario", "run"): hist})
     if (run.folder / "pool_size.csv").is_file():
-        from lbsim.autoscaling import figure_from_folder
+        from lbsim.figures.scaling import figure_from_folder
 
         figs["autoscaling"] = figure_from_folder(run.folder)
     return figs
@@ -346,12 +347,12 @@ def _hue_frame(points: pd.DataFrame, labels: list[str]) -> tuple[pd.DataFrame, s
 
 def experiment_figures(folder: Path) -> dict[str, Figure]:
     """The figures of an experiment report (by file name stem)."""
-    from lbsim.experiments import load_experiment
+    from lbsim.experiments.sweep import load_experiment
 
     res = load_experiment(folder)
     kind = res.meta.get("kind", "sweep")
     if kind == "compare":
-        from lbsim.compare import load_comparison
+        from lbsim.experiments.compare import load_comparison
 
         return dict(load_comparison(folder).figures())
     if kind == "plan":
@@ -374,7 +375,7 @@ def experiment_figures(folder: Path) -> dict[str, Figure]:
 
 
 def _plan_figures(points: pd.DataFrame, meta: Mapping[str, Any]) -> dict[str, Figure]:
-    from lbsim.plan import KNOB_COLUMN, parse_slo
+    from lbsim.experiments.plan import KNOB_COLUMN, parse_slo
 
     column = KNOB_COLUMN.get(str(meta.get("vary", "members")), "members")
     figs: dict[str, Figure] = {}
@@ -405,7 +406,7 @@ def _ci_text(points: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 
 def experiment_sections(folder: Path) -> list[Section]:
     """The sections of a sweep, compare or plan report."""
-    from lbsim.experiments import load_experiment
+    from lbsim.experiments.sweep import load_experiment
 
     res = load_experiment(folder)
     meta = res.meta
@@ -427,7 +428,7 @@ def experiment_sections(folder: Path) -> list[Section]:
     sections = [Section("summary", "Experiment summary", _kv(rows))]
     ci_metrics = list(SWEEP_METRICS)
     if kind == "compare":
-        from lbsim.compare import load_comparison
+        from lbsim.experiments.compare import load_comparison
 
         cmp = load_comparison(folder)
         sections.append(Section("comparison", "Comparison table", _table(cmp.side_by_side())))
@@ -473,7 +474,7 @@ def experiment_sections(folder: Path) -> list[Section]:
 
 
 def _plan_body(folder: Path, meta: Mapping[str, Any]) -> str:
-    from lbsim.plan import KNOB_COLUMN
+    from lbsim.experiments.plan import KNOB_COLUMN
 
     answer = meta.get("answer")
     column = KNOB_COLUMN.get(str(meta.get("vary", "members")), "members")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lbsim import model as m
-from lbsim.timeline import Timeline
+from lbsim.octavia.timeline import Timeline
+from lbsim.scenario import model as m
 
 COLUMNS = ["index", "time", "object_type", "name", "field", "expected", "found", "result"]
 

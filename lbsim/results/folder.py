@@ -13,7 +13,6 @@ import math
 import os
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lbsim import expectations as ex
-from lbsim import model as m
-from lbsim.engine import RawRun
-from lbsim.metrics import LAT_MIN, NBINS, RATIO
-from lbsim.timeline import Timeline
+from lbsim.octavia.timeline import Timeline
+from lbsim.results import expectations as ex
+from lbsim.scenario import model as m
+from lbsim.scenario.ids import object_id
+from lbsim.sim.engine import RawRun
+from lbsim.sim.metrics import LAT_MIN, NBINS, RATIO
 
 MEMBER_COLUMNS = ["name", "requests", "ok", "errors", "share", "mean", "p50", "p95", "p99", "utilisation"]
 INCIDENT_COLUMNS = [
@@ -39,11 +39,6 @@ INCIDENT_COLUMNS = [
     "requests_slowed",
     "fault_end_time",
 ]
-
-
-def object_id(scenario: str, object_type: str, name: str) -> str:
-    """A stable UUID for an object (Octavia shows UUIDs; lbsim derives them from names)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lbsim:{scenario}:{object_type}:{name}"))
 
 
 def _r(x: float) -> float | None:
@@ -73,7 +68,7 @@ class RunResult:
 
     @property
     def latency_histogram(self) -> np.ndarray:
-        """Counts per latency bin of :mod:`lbsim.metrics` (for CDF plots)."""
+        """Counts per latency bin of :mod:`lbsim.sim.metrics` (for CDF plots)."""
         hist = np.zeros(NBINS, dtype=np.int64)
         if self.latency is not None and len(self.latency):
             hist[self.latency["bin"].to_numpy(dtype=np.int64)] = self.latency["count"].to_numpy(dtype=np.int64)
@@ -367,7 +362,7 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
                 "outcome": [r[4] for r in dp.log],
             }
         )
-    from lbsim import autoscaling  # here, so `python -m lbsim.autoscaling` finds it not yet imported
+    from lbsim.results import scaling as autoscaling
 
     scaling = pool_size = None
     scalers = autoscaling.scalers_of(raw)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from lbsim import model as m
+from lbsim.scenario import model as m
 
 PathT = tuple[str | int, ...]
 Found = tuple[PathT, str]
@@ -88,7 +88,7 @@ def _dupes(names: list[tuple[PathT, str]], what: str) -> Iterator[Found]:
 
 
 def _fmt(path: PathT) -> str:
-    from lbsim.scenario import format_path
+    from lbsim.scenario.errors import format_path
 
     return format_path(path)
 
@@ -170,10 +170,7 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
             if hm.type == "UDP-CONNECT" and hm.delay < 3:
                 yield (
                     (*here, "healthmonitor", "delay"),
-                    (
-                        "UDP-CONNECT monitors need delay >= 3 "
-                        "(udp_connect_min_interval_health_monitor)"
-                    ),
+                    ("UDP-CONNECT monitors need delay >= 3 (udp_connect_min_interval_health_monitor)"),
                 )
             if hm.delay == 0:
                 yield (
@@ -192,10 +189,7 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
                 if not udp and getattr(sp, opt) is not None:
                     yield (
                         (*here, "session_persistence", opt),
-                        (
-                            f"{opt} is only valid for UDP and SCTP pools (pool protocol is "
-                            f"{p.protocol})"
-                        ),
+                        (f"{opt} is only valid for UDP and SCTP pools (pool protocol is {p.protocol})"),
                     )
         seen: dict[tuple[str, int], str] = {}
         for j, mem in enumerate(p.members):
@@ -211,9 +205,7 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
             else:
                 seen[key2] = mem.name
             for dist_field in ("service_time",):
-                yield from _check_dist(
-                    getattr(mem, dist_field), (*here, "members", j, dist_field), base_dir
-                )
+                yield from _check_dist(getattr(mem, dist_field), (*here, "members", j, dist_field), base_dir)
 
     # Names known to events and expectations: the initial tree plus everything created.
     known: dict[str, set[str]] = {
@@ -221,9 +213,7 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
         "listener": {li.name for li in lb.listeners},
         "pool": set(pools_by_name),
         "member": {mem.name for p in lb.pools for mem in p.members},
-        "healthmonitor": {
-            p.healthmonitor.name or f"{p.name}-hm" for p in lb.pools if p.healthmonitor is not None
-        },
+        "healthmonitor": {p.healthmonitor.name or f"{p.name}-hm" for p in lb.pools if p.healthmonitor is not None},
     }
     for ev in sc.events:
         if isinstance(ev, m.ApiEvent) and ev.api == "create":
@@ -253,9 +243,9 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
         elif isinstance(ev, m.AmphoraEvent):
             roles = AMPHORA_ROLES[lb.topology]
             if ev.amphora not in roles:
-                yield (*here, "amphora"), (
-                    f"a {lb.topology} load balancer has amphora role {' or '.join(roles)}, "
-                    f"not {ev.amphora}"
+                yield (
+                    (*here, "amphora"),
+                    (f"a {lb.topology} load balancer has amphora role {' or '.join(roles)}, not {ev.amphora}"),
                 )
 
     for i, fl in enumerate(sc.failures):
@@ -278,9 +268,7 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
     yield from _check_autoscaling(sc, base_dir, known)
 
 
-def _check_api(
-    ev: m.ApiEvent, here: PathT, known: dict[str, set[str]], sc: m.Scenario
-) -> Iterator[Found]:
+def _check_api(ev: m.ApiEvent, here: PathT, known: dict[str, set[str]], sc: m.Scenario) -> Iterator[Found]:
     kind, name = ev.target
     if ev.api == "create":
         parent = {"member": "pool", "healthmonitor": "pool", "pool": None, "listener": None}
@@ -308,10 +296,7 @@ def _check_api(
         for key in bad:
             yield (
                 (*here, "set", key),
-                (
-                    f"'{key}' cannot be updated on a {kind}; updatable: "
-                    + ", ".join(sorted(UPDATABLE[kind]))
-                ),
+                (f"'{key}' cannot be updated on a {kind}; updatable: " + ", ".join(sorted(UPDATABLE[kind]))),
             )
         if not ev.set:
             yield (*here, "set"), "an update needs the fields to change in 'set'"
@@ -344,13 +329,11 @@ def _current(sc: m.Scenario, kind: str, name: str) -> dict[str, Any] | None:
     return objs[0].model_dump(exclude_unset=True) if objs else None
 
 
-def _validate_body(
-    model_cls: type[BaseModel], body: dict[str, Any], here: PathT
-) -> Iterator[Found]:
+def _validate_body(model_cls: type[BaseModel], body: dict[str, Any], here: PathT) -> Iterator[Found]:
     try:
         model_cls.model_validate(body)
     except ValidationError as exc:
-        from lbsim.scenario import _clean_loc, _describe
+        from lbsim.scenario.errors import _clean_loc, _describe
 
         for err in exc.errors():
             loc = _clean_loc(tuple(err["loc"]), body)
@@ -375,11 +358,7 @@ def _unknown(kind: str, name: str, known: Any) -> str:
 
     names = sorted(known)
     close = difflib.get_close_matches(name, names, n=1)
-    hint = (
-        f"; did you mean '{close[0]}'?"
-        if close
-        else (f"; known: {', '.join(names)}" if names else "")
-    )
+    hint = f"; did you mean '{close[0]}'?" if close else (f"; known: {', '.join(names)}" if names else "")
     return f"no {kind} named '{name}'{hint}"
 
 

@@ -4,7 +4,7 @@ The amphora renders the control plane's objects into HAProxy frontends, backends
 servers (octavia-semantics.md §3: only enabled listeners and pools of an enabled load
 balancer; members and health monitors in PENDING_DELETE are dropped; admin-down members
 stay as ``disabled`` servers), runs one health-check loop per checked server with
-HAProxy's counter and timing (:mod:`lbsim.healthcheck`), and every
+HAProxy's counter and timing (:mod:`lbsim.haproxy.healthcheck`), and every
 ``heartbeat_interval`` sends what HAProxy sees to the health manager as Octavia's v3
 heartbeat message (§1.1).
 
@@ -19,14 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lbsim import healthcheck as hc
-from lbsim import model as m
-from lbsim.controlplane import ControlPlane, Obj
-from lbsim.dataplane import HEALTHY, SLOW, Backend, DataPlane, Frontend, Server
-from lbsim.distributions import make_sampler, stream
-from lbsim.kernel import TwinEnvironment
-from lbsim.status import amphora_member_string, backend_status
-from lbsim.timeline import Timeline
+from lbsim.haproxy import healthcheck as hc
+from lbsim.octavia.controlplane import ControlPlane
+from lbsim.octavia.objects import Obj
+from lbsim.octavia.status import amphora_member_string, backend_status
+from lbsim.octavia.timeline import Timeline
+from lbsim.scenario import model as m
+from lbsim.sim.dataplane import HEALTHY, SLOW, Backend, DataPlane, Frontend, Server
+from lbsim.sim.distributions import make_sampler, stream
+from lbsim.sim.kernel import TwinEnvironment
 
 Heartbeat = dict[str, Any]
 

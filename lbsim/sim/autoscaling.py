@@ -1,7 +1,7 @@
 """Elastic pools: a scaling policy that adds and removes members through Octavia's API.
 
 An :class:`Autoscaler` runs beside the simulation for every pool whose scenario entry
-has an ``autoscaling:`` section (:class:`lbsim.model.Autoscaling`). It plays the part of
+has an ``autoscaling:`` section (:class:`lbsim.scenario.model.Autoscaling`). It plays the part of
 an orchestrator such as Heat (``OS::Heat::AutoScalingGroup`` with ``OS::Octavia::PoolMember``
 resources), Senlin, or a Kubernetes node pool behind the cloud provider: it watches what
 the load balancer sees, decides, and acts only through the API, so every scaling action
@@ -53,7 +53,7 @@ none; their number is recorded (``in_flight_at_delete``), as is the number still
 when the drain timeout fired. Members not yet created (still booting) are cancelled
 first; otherwise members HAProxy marks DOWN go first, then the ``removal`` order.
 
-Outputs (see :mod:`lbsim.results`):
+Outputs (see :mod:`lbsim.results.folder`):
 
 * ``scaling.csv`` -- one row per decision (``scale_out``, ``scale_in``; ``hold`` when the
   policy wanted a change that a cooldown or a limit stopped, once per run of identical
@@ -70,37 +70,33 @@ Outputs (see :mod:`lbsim.results`):
 * ``summary.json`` -- an ``autoscaling`` block per pool (actions, reversals, members
   added and removed, 409s, drain timeouts, instance-seconds, decision-to-first-request)
   and, when the policy declares ``slo``, the run's ``slo`` verdict (:func:`slo_verdict`);
-* :func:`scaling_figure` -- member count above throughput and latency.
+* :func:`lbsim.figures.scaling.scaling_figure` -- member count above throughput and latency.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
-import itertools
 import math
-import sys
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 
-from lbsim import model as m
-from lbsim.distributions import make_sampler, stream
-from lbsim.metrics import percentile_from_hist
+from lbsim.scenario import model as m
+from lbsim.sim.distributions import make_sampler, stream
+from lbsim.sim.metrics import percentile_from_hist
+from lbsim.sim.scaling_policy import Measure, scaling_rule, target_level
 
 if TYPE_CHECKING:
     import simpy
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
-    from lbsim.controlplane import ApiResponse
-    from lbsim.dataplane import Server
-    from lbsim.engine import RawRun, Simulation
+    from lbsim.octavia.controlplane import ControlPlane
+    from lbsim.octavia.objects import ApiResponse
+    from lbsim.sim.amphora import Amphora
+    from lbsim.sim.dataplane import DataPlane, Server
 
 #: seconds between two measurements of the pool
 SAMPLE_INTERVAL = 1.0
@@ -169,15 +165,6 @@ class MemberRecord:
 
 
 @dataclass(frozen=True)
-class Measure:
-    """The policy metric at one evaluation: per serving member, the load it implies, who serves."""
-
-    value: float
-    load: float
-    serving: int
-
-
-@dataclass(frozen=True)
 class _Sample:
     t: float
     conn: int
@@ -194,16 +181,47 @@ def inflight(server: Server | None) -> int:
     return int(server.busy + len(server.queue))
 
 
+class ScalerHost(Protocol):
+    """What a scaler needs of the running simulation (the engine passes itself in).
+
+    Declared here, not imported from :mod:`lbsim.sim.engine`, so that the engine depends on
+    the scaler and never the other way round.
+    """
+
+    seed: int
+    base_dir: Path | None
+    lb_name: str
+    cp: ControlPlane
+    dp: DataPlane
+    vip: Amphora | None
+    serving: dict[str, m.Member]
+
+    @property
+    def env(self) -> simpy.Environment: ...
+
+    def api_request(
+        self,
+        op: str,
+        kind: str,
+        name: str,
+        body: dict[str, Any] | None = None,
+        *,
+        cascade: bool = False,
+        fail: bool = False,
+        serving: m.Member | None = None,
+    ) -> ApiResponse: ...
+
+
 class Autoscaler:
     """The scaling loop of one pool: measure every second, evaluate, act through the API.
 
-    ``sim`` is the running :class:`lbsim.engine.Simulation`; the scaler uses its
+    ``sim`` is the running simulation (a :class:`ScalerHost`); the scaler uses its
     ``api_request`` (an API client call, recorded in ``api.csv``), its control plane
     (``cp``) for statuses, its data plane (``dp``) and the VIP-holding amphora (``vip``)
     for what the load balancer sees.
     """
 
-    def __init__(self, sim: Simulation, pool: m.Pool) -> None:
+    def __init__(self, sim: ScalerHost, pool: m.Pool) -> None:
         assert pool.autoscaling is not None
         self.sim = sim
         self.env = sim.env
@@ -520,43 +538,10 @@ class Autoscaler:
         self._decide(want, why, cap, value, self._level())
 
     def _level(self) -> float:
-        pol = self.policy
-        if pol.policy == "target_tracking":
-            return float(pol.target or math.nan)
-        return math.nan
+        return target_level(self.policy)
 
     def _rule(self, meas: Measure, cap: int) -> tuple[int, int | None, str]:
-        """(members to add (<0: remove), the count the metric implies, the reason)."""
-        pol = self.policy
-        v = meas.value
-        if pol.policy == "target_tracking":
-            assert pol.target is not None
-            implied = max(1, math.ceil(meas.load / pol.target - 1e-9))
-            why = f"{pol.metric} {v:.4g} per member (target {pol.target:g}) implies {implied}"
-            ratio = v / pol.target
-            if abs(ratio - 1.0) <= pol.tolerance:
-                return 0, None, why
-            desired = min(max(implied, pol.min_members), pol.max_members)
-            want = desired - cap
-            # act only in the direction the per-member value points (HPA): members still
-            # draining or booting can make the pool total and the count disagree for a while
-            if (ratio > 1.0 and want < 0) or (ratio < 1.0 and want > 0):
-                return 0, implied, why
-            if want > 0 and pol.scale_out_step is not None:
-                want = min(want, pol.scale_out_step)
-            if want < 0 and pol.scale_in_step is not None:
-                want = max(want, -pol.scale_in_step)
-            return want, implied, why
-        assert pol.scale_out_threshold is not None and pol.scale_in_threshold is not None
-        if v > pol.scale_out_threshold:
-            step = pol.scale_out_step or 1
-            why = f"{pol.metric} {v:.4g} per member above {pol.scale_out_threshold:g}"
-            return min(step, pol.max_members - cap), cap + step, why
-        if v < pol.scale_in_threshold:
-            step = pol.scale_in_step or 1
-            why = f"{pol.metric} {v:.4g} per member below {pol.scale_in_threshold:g}"
-            return -min(step, cap - pol.min_members), cap - step, why
-        return 0, None, f"{pol.metric} {v:.4g} per member within thresholds"
+        return scaling_rule(self.policy, meas, cap)
 
     def _decide(self, want: int, why: str, cap: int, value: float, target: float) -> None:
         now = self.env.now
@@ -893,349 +878,7 @@ def _gave_up(resp: ApiResponse) -> str:
 
 
 def _r(x: float | None) -> float | None:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    """Round for output; None and NaN become None."""
+    if x is None or math.isnan(x):
         return None
     return round(float(x), 9)
-
-
-# --------------------------------------------------------------------------------------
-# Results: tables, summary, SLO verdict
-# --------------------------------------------------------------------------------------
-
-
-def scalers_of(raw: RawRun) -> list[Autoscaler]:
-    """The run's autoscalers (none for a scenario without ``autoscaling``)."""
-    return [s for s in (raw.extra.get("autoscalers") or []) if isinstance(s, Autoscaler)]
-
-
-def scaling_frame(scalers: Sequence[Autoscaler]) -> pd.DataFrame:
-    """``scaling.csv``: every decision, hold and member action, in time order."""
-    rows = [r for s in scalers for r in s.rows]
-    rows.sort(key=lambda r: r[0])
-    df = pd.DataFrame(rows, columns=SCALING_COLUMNS)
-    for col in ("from", "to", "code", "protocol_port"):
-        df[col] = df[col].astype("Int64")
-    return df
-
-
-def pool_size_frame(scalers: Sequence[Autoscaler], duration: float) -> pd.DataFrame:
-    """``pool_size.csv``: a row whenever a pool's count changed or it was evaluated, and one at the end."""
-    rows: list[tuple[Any, ...]] = []
-    for s in scalers:
-        rows.extend(s.sizes)
-        if s.sizes and s.sizes[-1][0] < duration:
-            rows.append((duration, *s.sizes[-1][1:]))
-    rows.sort(key=lambda r: r[0])
-    return pd.DataFrame(rows, columns=POOL_SIZE_COLUMNS)
-
-
-def _time_weighted(frame: pd.DataFrame, column: str, duration: float) -> float:
-    if len(frame) == 0:
-        return 0.0
-    t = frame["time"].to_numpy(dtype=float)
-    v = frame[column].to_numpy(dtype=float)
-    ends = np.append(t[1:], duration)
-    return float(np.sum(v * np.clip(ends - t, 0, None)))
-
-
-def autoscaling_summary(raw: RawRun) -> dict[str, Any] | None:
-    """The ``autoscaling`` block of summary.json: per pool, what the scaler did and what it cost."""
-    scalers = scalers_of(raw)
-    if not scalers:
-        return None
-    out: dict[str, Any] = {}
-    for s in scalers:
-        sizes = pool_size_frame([s], raw.duration)
-        recs = [r for r in s.members.values() if r.origin == "scaler"]
-        actions = [r for r in s.rows if r[2] in ("scale_out", "scale_in")]
-        reversals = sum(1 for a, b in itertools.pairwise(actions) if a[2] != b[2])
-        ready_after = [
-            r.first_traffic - r.decided for r in recs if r.first_traffic is not None and r.decided is not None
-        ]
-        instances = _time_weighted(sizes, "members", raw.duration) + _time_weighted(sizes, "booting", raw.duration)
-        out[s.pool] = {
-            "policy": s.policy.policy,
-            "metric": s.policy.metric,
-            "min_members": s.policy.min_members,
-            "max_members": s.policy.max_members,
-            "final_members": int(sizes["members"].iloc[-1]) if len(sizes) else 0,
-            "peak_members": int(sizes["members"].max()) if len(sizes) else 0,
-            "mean_members": _r(_time_weighted(sizes, "members", raw.duration) / raw.duration),
-            "instance_seconds": _r(instances),
-            "scale_outs": sum(1 for a in actions if a[2] == "scale_out"),
-            "scale_ins": sum(1 for a in actions if a[2] == "scale_in"),
-            "reversals": reversals,
-            "members_added": sum(1 for r in recs if r.active is not None),
-            "members_removed": sum(
-                1 for r in s.members.values() if r.deleted is not None and r.drain_start is not None
-            ),
-            "conflicts_409": int(sum(int(r[13]) for r in s.rows)),
-            "drain_timeouts": sum(1 for r in s.members.values() if r.in_flight_at_timeout > 0),
-            "in_flight_at_delete": sum(r.in_flight_at_delete for r in s.members.values()),
-            "decision_to_first_request": {
-                "mean": _r(float(np.mean(ready_after))) if ready_after else None,
-                "max": _r(float(np.max(ready_after))) if ready_after else None,
-            },
-        }
-    return out
-
-
-_OBJECTIVES = (
-    ("latency_p95", "p95", "<="),
-    ("latency_p99", "p99", "<="),
-    ("latency_mean", "mean", "<="),
-    ("availability", "availability", ">="),
-)
-
-
-def slo_verdict(raw: RawRun) -> dict[str, Any] | None:
-    """The run's SLO verdict for every pool whose policy declares ``slo`` (None: no SLO).
-
-    Latency objectives use the pool's successful requests after warm-up; availability
-    is the pool's successes over its successes and failures, where failures that reached
-    no member (503 with no usable member, connection errors) count against every pool.
-    ``violation_seconds`` adds up the evaluation intervals whose own percentile (or
-    mean) broke a latency objective: how long users felt it.
-    """
-    dp = raw.dp
-    objectives: list[dict[str, Any]] = []
-    for s in scalers_of(raw):
-        slo = s.policy.slo
-        if slo is None:
-            continue
-        names = set(s.members)
-        rows = [i for i, n in enumerate(raw.member_names) if n in names]
-        lat = dp.latency.summary(rows) if rows else None
-        ok = sum(dp.member_ok(i) for i in rows)
-        errs = sum(sum(dp.member_errors[i].values()) for i in rows)
-        attributed = sum(sum(e.values()) for e in dp.member_errors)
-        unattributed = sum(dp.errors.values()) - attributed
-        total = ok + errs + unattributed
-        values = {
-            "p95": lat.p95 if lat is not None else math.nan,
-            "p99": lat.p99 if lat is not None else math.nan,
-            "mean": lat.mean if lat is not None else math.nan,
-            "availability": ok / total if total else math.nan,
-        }
-        column = {"p95": 3, "p99": 4, "mean": 5}
-        for field_name, key, op in _OBJECTIVES:
-            threshold = getattr(slo, field_name)
-            if threshold is None:
-                continue
-            v = values[key]
-            met = bool(not math.isnan(v) and (v <= threshold if op == "<=" else v >= threshold))
-            entry: dict[str, Any] = {
-                "pool": s.pool,
-                "metric": field_name,
-                "objective": f"{key} {op} {threshold:g}",
-                "threshold": threshold,
-                "value": _r(v),
-                "met": met,
-            }
-            if key in column:
-                c = column[key]
-                entry["violation_seconds"] = _r(
-                    sum(iv[1] - iv[0] for iv in s.intervals if iv[2] > 0 and iv[c] > threshold)
-                )
-            objectives.append(entry)
-    if not objectives:
-        return None
-    return {"met": all(o["met"] for o in objectives), "objectives": objectives}
-
-
-# --------------------------------------------------------------------------------------
-# Figure
-# --------------------------------------------------------------------------------------
-
-
-def scaling_figure(
-    pool_size: pd.DataFrame,
-    timeseries: pd.DataFrame,
-    scaling: pd.DataFrame | None = None,
-    *,
-    pool: str | None = None,
-    slo_p95: float | None = None,
-    duration: float | None = None,
-    title: str = "Autoscaling",
-) -> Figure:
-    """Member count over time above throughput and latency (one pool; default: the first).
-
-    Panels: members (Octavia rows), ready (taking traffic), desired, with scale-out and
-    scale-in decisions marked; successful and failed requests per second; mean latency
-    per second and the pool's p95 per evaluation interval, with the SLO line if given.
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 7.5), dpi=100, layout="constrained")
-    axes: list[Axes] = fig.subplots(3, 1, sharex=True, height_ratios=[1.2, 1, 1])
-    ps = pool_size
-    if pool is None and len(ps):
-        pool = str(ps["pool"].iloc[0])
-    if pool is not None and len(ps):
-        ps = ps[ps["pool"] == pool]
-    end = duration if duration is not None else (float(ps["time"].max()) if len(ps) else None)
-    ax = axes[0]
-    if len(ps):
-        t = ps["time"].to_numpy(dtype=float)
-        for col, colour, style, label in (
-            ("members", "#1f77b4", "-", "members (Octavia)"),
-            ("ready", "#2ca02c", "-", "ready (taking traffic)"),
-            ("desired", "#7f7f7f", "--", "desired"),
-        ):
-            ax.step(t, ps[col].to_numpy(dtype=float), where="post", color=colour, linestyle=style, label=label)
-    if scaling is not None and len(scaling):
-        sc = scaling if pool is None else scaling[scaling["pool"] == pool]
-        for action, marker, colour in (("scale_out", "^", "#d62728"), ("scale_in", "v", "#9467bd")):
-            rows = sc[sc["action"] == action]
-            if len(rows):
-                ax.scatter(
-                    rows["time"],
-                    rows["to"].astype(float),
-                    marker=marker,
-                    color=colour,
-                    zorder=3,
-                    label=action.replace("_", "-"),
-                )
-    ax.set_ylabel("members")
-    ax.set_title(f"{title}: pool {pool}" if pool else title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small", ncols=3)
-    ax = axes[1]
-    ts, ok, errors, mean_lat = _binned(timeseries)
-    if len(ts):
-        ax.plot(ts, ok, color="#2ca02c", linewidth=1, label="ok / s")
-        ax.plot(ts, errors, color="#d62728", linewidth=1, label="errors / s")
-    ax.set_ylabel("requests / s")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small")
-    ax = axes[2]
-    if len(ts):
-        step = ts[1] - ts[0] if len(ts) > 1 else 1.0
-        label = "mean latency (per second)" if step <= 1 else f"mean latency (per {step:g} s)"
-        ax.plot(ts, mean_lat, color="#1f77b4", linewidth=0.8, label=label)
-    if len(ps) and ps["p95"].notna().any():
-        ax.step(ps["time"], ps["p95"].astype(float), where="pre", color="#ff7f0e", label="p95 (per evaluation)")
-    if slo_p95 is not None:
-        ax.axhline(slo_p95, color="#d62728", linestyle="--", linewidth=1, label=f"SLO p95 {slo_p95:g} s")
-    ax.set_yscale("log")
-    ax.set_ylabel("latency [s]")
-    ax.set_xlabel("simulated time [s]")
-    ax.grid(True, alpha=0.3, which="both")
-    ax.legend(loc="upper left", fontsize="small")
-    if end is not None:
-        axes[0].set_xlim(0, end)
-    return fig
-
-
-#: at most this many points per time series in a figure (longer runs are averaged in bins)
-MAX_POINTS = 720
-
-
-def _binned(timeseries: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-second series averaged over bins so that a day-long run stays readable.
-
-    Returns bin start times, ok/s, errors/s and the mean latency of the bin (weighted by
-    successful requests).
-    """
-    if len(timeseries) == 0:
-        empty = np.zeros(0)
-        return empty, empty, empty, empty
-    t = timeseries["second"].to_numpy(dtype=float)
-    ok = timeseries["ok"].to_numpy(dtype=float)
-    err = timeseries["errors"].to_numpy(dtype=float)
-    lat = np.nan_to_num(timeseries["mean_latency"].to_numpy(dtype=float)) * ok
-    k = max(1, math.ceil(len(t) / MAX_POINTS))
-    if k == 1:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return t, ok, err, np.where(ok > 0, lat / np.maximum(ok, 1), np.nan)
-    n = len(t) // k * k
-    okb = ok[:n].reshape(-1, k).sum(axis=1)
-    errb = err[:n].reshape(-1, k).sum(axis=1)
-    latb = lat[:n].reshape(-1, k).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(okb > 0, latb / np.maximum(okb, 1), np.nan)
-    return t[:n:k], okb / k, errb / k, mean
-
-
-def figure_from_folder(folder: Path, pool: str | None = None) -> Figure:
-    """:func:`scaling_figure` of a result folder (needs ``pool_size.csv`` and ``timeseries.csv``)."""
-    import json
-
-    folder = Path(folder)
-    ps_path = folder / "pool_size.csv"
-    if not ps_path.is_file():
-        raise FileNotFoundError(f"{folder}: no pool_size.csv (the scenario has no autoscaling pool)")
-    pool_size = pd.read_csv(ps_path)
-    timeseries = pd.read_csv(folder / "timeseries.csv")
-    sp = folder / "scaling.csv"
-    scaling = pd.read_csv(sp, keep_default_na=False, na_values=[""]) if sp.is_file() else None
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    slo = None
-    if pool is None and len(pool_size):
-        pool = str(pool_size["pool"].iloc[0])
-    for o in (summary.get("slo") or {}).get("objectives", []):
-        if o.get("metric") == "latency_p95" and o.get("pool") == pool:
-            slo = float(o["threshold"])
-    return scaling_figure(
-        pool_size,
-        timeseries,
-        scaling,
-        pool=pool,
-        slo_p95=slo,
-        duration=float(summary.get("duration") or 0.0) or None,
-        title=str(summary.get("scenario") or "Autoscaling"),
-    )
-
-
-# --------------------------------------------------------------------------------------
-# Command line: ``python -m lbsim.autoscaling RESULT_DIR`` (or ``lbsim scaling`` when wired)
-# --------------------------------------------------------------------------------------
-
-
-def register(sub: Any) -> None:
-    """Add ``lbsim scaling RESULT_DIR [--figure PNG] [--pool P]`` to the CLI's subparsers."""
-    p = sub.add_parser("scaling", help="print a run's scaling decisions and draw member count over time")
-    _arguments(p)
-    p.set_defaults(func=cmd_scaling)
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("result_dir", metavar="RESULT_DIR")
-    p.add_argument("--figure", metavar="PNG", help="write the member-count figure here")
-    p.add_argument("--pool", help="pool to draw (default: the first autoscaled pool)")
-
-
-def cmd_scaling(args: argparse.Namespace) -> int:
-    """Print ``scaling.csv`` decisions and the summary's autoscaling and SLO blocks."""
-    import json
-
-    folder = Path(args.result_dir)
-    path = folder / "scaling.csv"
-    if not path.is_file():
-        print(f"{folder}: no scaling.csv (not a result folder of a scenario with autoscaling)", file=sys.stderr)
-        return 2
-    df = pd.read_csv(path, keep_default_na=False)
-    decisions = df[df["action"].isin(["scale_out", "scale_in", "hold"])]
-    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 90):
-        print(decisions[["time", "pool", "action", "from", "to", "reason", "outcome"]].to_string(index=False))
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    for key in ("autoscaling", "slo"):
-        if key in summary:
-            print(f"{key}: {json.dumps(summary[key], indent=2)}")
-    if args.figure:
-        from lbsim.plots import save_png
-
-        save_png(figure_from_folder(folder, args.pool), Path(args.figure))
-        print(f"figure: {args.figure}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m lbsim.autoscaling RESULT_DIR [--figure PNG]``."""
-    p = argparse.ArgumentParser(prog="python -m lbsim.autoscaling", description=cmd_scaling.__doc__)
-    _arguments(p)
-    return cmd_scaling(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

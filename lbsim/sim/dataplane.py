@@ -38,10 +38,10 @@ from collections.abc import Callable
 from heapq import heappush
 from typing import Any
 
-from lbsim.balancing import Balancer, make_balancer
-from lbsim.distributions import Sampler
-from lbsim.kernel import TwinEnvironment
-from lbsim.metrics import FLUSH, LatencyRecorder
+from lbsim.haproxy.balancing import Balancer, make_balancer
+from lbsim.sim.distributions import Sampler
+from lbsim.sim.kernel import TwinEnvironment
+from lbsim.sim.metrics import FLUSH, LatencyRecorder
 
 HEALTHY, REFUSE, HANG, ERROR, SLOW, PARTIAL = "healthy", "refuse", "hang", "error", "slow", "partial"
 #: behaviours are compared by identity on the hot path; this maps any equal string to them

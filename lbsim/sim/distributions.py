@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lbsim import model as m
+from lbsim.scenario import model as m
 
 BLOCK = 4096
 

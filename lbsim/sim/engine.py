@@ -3,7 +3,7 @@
 This is the only module that knows every other one. It owns the SimPy environment, turns
 scenario events into actions at their times, runs controller-worker jobs for the
 durations the scenario's ``octavia.workers`` distributions give, and records every
-status change in the :class:`~lbsim.timeline.Timeline`.
+status change in the :class:`~lbsim.octavia.timeline.Timeline`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ from typing import Any
 import numpy as np
 import simpy
 
-from lbsim import __version__
-from lbsim import model as m
-from lbsim.amphora import Amphora
-from lbsim.controlplane import ApiResponse, Change, ControlPlane, Job, ObjSpec
-from lbsim.dataplane import OUT_CONNECT, DataPlane
-from lbsim.distributions import make_sampler, stream
-from lbsim.healthmanager import HealthManager, db_view
-from lbsim.kernel import TwinEnvironment
-from lbsim.status import update_health
-from lbsim.timeline import Timeline
-from lbsim.traffic import EPHEMERAL_PORTS, client_addresses, load_trace, make_gap_fn
+from lbsim._version import __version__
+from lbsim.octavia.controlplane import ControlPlane
+from lbsim.octavia.healthmanager import HealthManager, db_view
+from lbsim.octavia.objects import ApiResponse, Change, Job, ObjSpec
+from lbsim.octavia.status import update_health
+from lbsim.octavia.timeline import Timeline
+from lbsim.scenario import model as m
+from lbsim.sim.amphora import Amphora
+from lbsim.sim.dataplane import OUT_CONNECT, DataPlane
+from lbsim.sim.distributions import make_sampler, stream
+from lbsim.sim.kernel import TwinEnvironment
+from lbsim.sim.traffic import EPHEMERAL_PORTS, client_addresses, load_trace, make_gap_fn
 
 ProgressFn = Callable[[float], None]
 
@@ -595,7 +596,7 @@ class Simulation:
         """Processes that act like API clients during the run (pool autoscalers)."""
         for pool in self.sc.loadbalancer.pools:
             if getattr(pool, "autoscaling", None) is not None:
-                from lbsim.autoscaling import Autoscaler
+                from lbsim.sim.autoscaling import Autoscaler
 
                 scaler = Autoscaler(self, pool)
                 self.autoscalers.append(scaler)
@@ -651,7 +652,7 @@ def simulate(
     log_requests: bool = False,
     progress: ProgressFn | None = None,
 ) -> RawRun:
-    """Run one scenario and return the raw run (see :mod:`lbsim.results` for summaries)."""
+    """Run one scenario and return the raw run (see :mod:`lbsim.results.folder` for summaries)."""
     sim = Simulation(scenario, seed=seed, base_dir=base_dir, log_requests=log_requests)
     return sim.run(progress)
 

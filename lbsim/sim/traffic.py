@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lbsim import model as m
-from lbsim.distributions import BLOCK
+from lbsim.scenario import model as m
+from lbsim.sim.distributions import BLOCK
 
 GapFn = Callable[[], float | None]
 

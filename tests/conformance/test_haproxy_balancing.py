@@ -1,10 +1,10 @@
-"""lbsim.balancing against a real HAProxy on loopback, pick for pick.
+"""lbsim.haproxy.balancing against a real HAProxy on loopback, pick for pick.
 
 Each test starts tiny backends and an HAProxy with an Octavia-style backend
 (``balance roundrobin|leastconn|source``, ``option allbackups``, ``retries 3``,
 ``option redispatch``; see haproxy_harness.octavia_backend_config), drives client
 requests from 127.0.0.0/8 and compares where HAProxy sent them with what
-``lbsim.balancing`` picks for the same sequence of events.
+``lbsim.haproxy.balancing`` picks for the same sequence of events.
 
 Run: ``pytest -m haproxy tests/conformance/test_haproxy_balancing.py`` (about 20 s).
 Skipped when the ``haproxy`` binary is missing, except under ``CI=true`` where that
@@ -27,7 +27,7 @@ from heapq import heappop, heappush
 
 import pytest
 
-from lbsim.balancing import make_balancer
+from lbsim.haproxy.balancing import make_balancer
 
 from .haproxy_harness import (
     BackendPool,

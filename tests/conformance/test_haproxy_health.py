@@ -1,7 +1,7 @@
 """The twin against a real HAProxy: health checks, faults, drain, maintenance, 503, queues.
 
 Every case is a small Octavia scenario. The HAProxy side runs the configuration that
-:func:`lbsim.haproxy_config.render` produces for it (``loopback=True``, lbsim names as
+:func:`lbsim.haproxy.config.render` produces for it (``loopback=True``, lbsim names as
 HAProxy ids, plus ``option log-health-checks``, which only adds log lines), in front of
 real backend servers on 127.0.0.1 whose behaviour is switched (healthy, refuse, hang,
 error, slow) at scheduled times, while clients send requests from many 127.x.y.z source
@@ -69,9 +69,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from lbsim import model as m
 from lbsim.api import run_scenario
-from lbsim.haproxy_config import LoopbackPlan, backend_name, render
+from lbsim.haproxy.config import LoopbackPlan, backend_name, render
+from lbsim.scenario import model as m
 
 from .haproxy_harness import (
     HEALTH_PATH,

@@ -1,4 +1,4 @@
-"""lbsim.status must write exactly what upstream Octavia 19.0.0 writes, heartbeat by heartbeat.
+"""lbsim.octavia.status must write exactly what upstream Octavia 19.0.0 writes, heartbeat by heartbeat.
 
 The upstream ``UpdateHealthDb._update_health`` runs unmodified in a separate venv (built
 by ``.ci/octavia-venv.sh``) behind ``upstream_driver.py``; its session and repositories
@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lbsim.status import DbListener, DbPool, DbView, update_health
+from lbsim.octavia.status import DbListener, DbPool, DbView, update_health
 
 pytestmark = pytest.mark.upstream
 

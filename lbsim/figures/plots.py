@@ -103,7 +103,7 @@ def png_base64(data: bytes) -> str:
 
 def latency_cdf_points(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(latency, fraction <= latency) at the upper edge of every non-empty histogram bin."""
-    from lbsim.metrics import LAT_MIN, RATIO
+    from lbsim.sim.metrics import LAT_MIN, RATIO
 
     hist = np.asarray(hist, dtype=float)
     total = hist.sum()
@@ -290,7 +290,7 @@ def member_requests(members: pd.DataFrame, *, title: str = "Per-member load") ->
 
 def event_markers(scenario: Any) -> list[tuple[float, str, str]]:
     """(time, label, colour) for each scenario event: faults red, recoveries green, API grey."""
-    from lbsim import model as m
+    from lbsim.scenario import model as m
 
     out: list[tuple[float, str, str]] = []
     if scenario is None:

@@ -1,0 +1,29 @@
+"""Names every part of the sweep machinery shares: metric names, store layout, types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+PathT = tuple[str | int, ...]
+ProgressCallback = Callable[[int, int], None]
+"""``progress(done, total)``: runs finished (stored ones included) out of all runs."""
+
+#: metrics every run row carries, with their meaning (units in brackets)
+BASE_METRICS: dict[str, str] = {
+    "requests": "requests that arrived after warm-up and completed [count]",
+    "ok": "successful requests [count]",
+    "errors": "failed requests, every kind [count]",
+    "error_rate": "errors / requests",
+    "availability": "ok / requests",
+    "throughput": "successful requests per second after warm-up [1/s]",
+    "latency_mean": "mean latency of successful requests [s]",
+    "latency_p50": "median latency [s]",
+    "latency_p95": "95th percentile latency [s]",
+    "latency_p99": "99th percentile latency [s]",
+    "load_imbalance": "most-loaded member's requests / mean per member (1 = even)",
+    "expectations_held": "1 when every expectation of the scenario held, else 0",
+}
+#: metrics whose per-point summary is a pass count rather than a mean
+_PASS_PREFIXES = ("expect_", "expectations_held")
+STORE_DIR = "store"
+LOG_NAME = "executed.log"

@@ -1,0 +1,192 @@
+"""HAProxy's ``leastconn`` (see :mod:`lbsim.haproxy.balancing`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from heapq import heappop, heappush, heapreplace
+from typing import ClassVar
+
+from lbsim.haproxy.balancer import (
+    _IDX_MASK,
+    _KEY_SHIFT,
+    _SEQ_SHIFT,
+    BE_WEIGHT_SCALE,
+    SRV_EWGHT_MAX,
+    Balancer,
+    _check_weight,
+    _compact,
+)
+
+# --------------------------------------------------------------------------------------
+# leastconn (lb_fwlc)
+# --------------------------------------------------------------------------------------
+
+
+class LeastConnBalancer(Balancer):
+    """HAProxy ``balance leastconn`` (fast weighted least connections, lb_fwlc.c)."""
+
+    tracks_connections: ClassVar[bool] = True
+
+    __slots__ = (
+        "_act_tree",
+        "_bck_tree",
+        "_conns",
+        "_count",
+        "_ew",
+        "_live",
+        "_seqno",
+        "_stale",
+        "_tot",
+    )
+
+    def __init__(
+        self,
+        weights: Sequence[int],
+        backup: Sequence[bool],
+        usable: Sequence[bool] | None = None,
+    ) -> None:
+        super().__init__(weights, backup, usable)
+        n = self._n
+        self._ew = [w * BE_WEIGHT_SCALE for w in self._weights]
+        self._conns = [0] * n
+        self._live = [-1] * n  # the server's live heap entry, -1 when in no tree
+        self._seqno = 0
+        self._act_tree: list[int] = []
+        self._bck_tree: list[int] = []
+        self._count = [0, 0]  # usable servers: [active, backup]
+        self._tot = [0, 0]  # usable user weight: [active, backup]
+        self._stale = 0
+        for i in range(n):
+            if self.is_usable(i):
+                self._join(i)
+
+    def _insert(self, i: int) -> None:
+        c = self._conns[i]
+        key = (c + 1) * SRV_EWGHT_MAX // self._ew[i] if c else 0
+        s = self._seqno
+        self._seqno = s + 1
+        e = (key << _KEY_SHIFT) | (s << _SEQ_SHIFT) | i
+        self._live[i] = e
+        heappush(self._bck_tree if self._backup[i] else self._act_tree, e)
+
+    def _join(self, i: int) -> None:
+        b = 1 if self._backup[i] else 0
+        self._count[b] += 1
+        self._tot[b] += self._weights[i]
+        self._insert(i)
+
+    def _leave(self, i: int, old_weight: int) -> None:
+        b = 1 if self._backup[i] else 0
+        self._count[b] -= 1
+        self._tot[b] -= old_weight
+        self._unlink(i)
+
+    def _unlink(self, i: int) -> None:
+        self._live[i] = -1
+        self._stale += 1
+        if self._stale > self._n + 64:
+            _compact(self._act_tree, self._live)
+            _compact(self._bck_tree, self._live)
+            self._stale = 0
+
+    def set_usable(self, idx: int, usable: bool) -> None:
+        """See :meth:`Balancer.set_usable`; O(log n)."""
+        was = self.is_usable(idx)
+        self._up[idx] = bool(usable)
+        now = self.is_usable(idx)
+        if was and not now:
+            self._leave(idx, self._weights[idx])
+        elif now and not was:
+            self._join(idx)
+
+    def set_weight(self, idx: int, weight: int) -> None:
+        """See :meth:`Balancer.set_weight`; O(log n)."""
+        _check_weight(weight)
+        old = self._weights[idx]
+        if int(weight) == old:
+            return  # HAProxy ignores updates that change nothing (srv_lb_status_changed)
+        was = self.is_usable(idx)
+        self._weights[idx] = int(weight)
+        self._ew[idx] = int(weight) * BE_WEIGHT_SCALE
+        now = self.is_usable(idx)
+        if was and not now:
+            self._leave(idx, old)
+        elif now and not was:
+            self._join(idx)
+        elif now and was:
+            b = 1 if self._backup[idx] else 0
+            self._tot[b] += int(weight) - old
+            self._unlink(idx)
+            self._insert(idx)
+
+    def pick(self, src_ip: int = 0, src_port: int = 0, avoid: int = -1) -> int:
+        """Least loaded server relative to weight, ties in rotation order; O(log n)."""
+        if self._count[0]:
+            heap = self._act_tree
+        elif self._count[1]:
+            heap = self._bck_tree
+        else:
+            return -1
+        live = self._live
+        while True:  # drop stale entries from the top
+            e = heap[0]
+            i = e & _IDX_MASK
+            if live[i] == e:
+                break
+            heappop(heap)
+            self._stale -= 1
+        held = -1
+        if i == avoid:
+            # Look past the avoided server; it keeps its place in the order.
+            held = heappop(heap)
+            i = -1
+            while heap:
+                e = heap[0]
+                if live[e & _IDX_MASK] == e:
+                    i = e & _IDX_MASK
+                    break
+                heappop(heap)
+                self._stale -= 1
+            if i < 0:
+                heappush(heap, held)
+                i = avoid
+                held = -1
+        c = self._conns[i] + 1
+        self._conns[i] = c
+        s = self._seqno
+        self._seqno = s + 1
+        e = (((c + 1) * SRV_EWGHT_MAX // self._ew[i]) << _KEY_SHIFT) | (s << _SEQ_SHIFT) | i
+        live[i] = e
+        heapreplace(heap, e)
+        if held >= 0:
+            heappush(heap, held)
+        return i
+
+    def release(self, idx: int) -> None:
+        """One connection to ``idx`` ended; re-sorts it if it is usable; O(log n)."""
+        c = self._conns[idx] - 1
+        if c < 0:
+            raise ValueError(f"release of server {idx} without an active connection")
+        self._conns[idx] = c
+        if self._live[idx] >= 0:
+            # The key always changes when the count does (ew <= SRV_EWGHT_MAX), so the
+            # server is always re-inserted behind its equals, as in HAProxy.
+            key = (c + 1) * SRV_EWGHT_MAX // self._ew[idx] if c else 0
+            s = self._seqno
+            self._seqno = s + 1
+            e = (key << _KEY_SHIFT) | (s << _SEQ_SHIFT) | idx
+            self._live[idx] = e
+            self._stale += 1
+            heappush(self._bck_tree if self._backup[idx] else self._act_tree, e)
+            if self._stale > self._n + 64:
+                _compact(self._act_tree, self._live)
+                _compact(self._bck_tree, self._live)
+                self._stale = 0
+
+    def usable_weight(self) -> int:
+        """See :meth:`Balancer.usable_weight`."""
+        return self._tot[0] if self._count[0] else self._tot[1]
+
+    def active_connections(self, idx: int) -> int:
+        """Connections picked and not yet released on ``idx``."""
+        return self._conns[idx]
