@@ -77,25 +77,40 @@ class TwinView(Protocol):
 
 @dataclass(frozen=True)
 class LiveWorld:
-    """What the page reads from the running app."""
+    """What the page reads from the running app, and how it brings the twin up to now."""
 
     twin: TwinView
     clock: Any
+    sync: Callable[[], None]
 
 
 def live_world(request: Request) -> LiveWorld:
     """The twin and the clock of the app serving ``request``.
 
     Reads ``request.app.state.twin`` (the :class:`~lbsim.server.twin.Twin`) and
-    ``request.app.state.clock`` (the :class:`~lbsim.server.clock.SimClock`: the page shows
-    its ``speed`` and ``paused``, and brings the twin up to ``sim_now()`` before each
-    message, so the page never shows a stale world). A 503 if the app has no twin yet, rather than a traceback.
+    ``request.app.state.clock`` (the :class:`~lbsim.server.clock.SimClock`; the page shows
+    its ``speed`` and ``paused``). If the app keeps them on ``app.state.cloud`` instead
+    (the API layer's object with ``twin``, ``clock`` and ``sync()``), those are used, and
+    the cloud's ``sync()`` brings the twin up to the clock before each message, as every
+    API request does; otherwise the twin is advanced to ``clock.sim_now()``. A 503 if
+    the app has no twin, rather than a traceback.
     """
     state = request.app.state
-    twin = getattr(state, "twin", None)
+    cloud = getattr(state, "cloud", None)
+    twin = getattr(state, "twin", None) or getattr(cloud, "twin", None)
+    clock = getattr(state, "clock", None) or getattr(cloud, "clock", None)
     if twin is None:
         raise HTTPException(status_code=503, detail="the twin is not running")
-    return LiveWorld(twin=twin, clock=getattr(state, "clock", None))
+    cloud_sync = getattr(cloud, "sync", None)
+    if callable(cloud_sync):
+        return LiveWorld(twin=twin, clock=clock, sync=cloud_sync)
+
+    def advance() -> None:
+        sim_now = getattr(clock, "sim_now", None)
+        if callable(sim_now):
+            twin.advance_to(float(sim_now()))
+
+    return LiveWorld(twin=twin, clock=clock, sync=advance)
 
 
 def clock_info(clock: Any, now: float) -> dict[str, Any]:
@@ -112,13 +127,6 @@ def clock_info(clock: Any, now: float) -> dict[str, Any]:
         "speed": speed_f,
         "paused": bool(paused) if paused is not None else speed_f == 0,
     }
-
-
-def _sync(world: LiveWorld) -> None:
-    """Bring the twin up to the clock's time (a no-op if something else already did)."""
-    sim_now = getattr(world.clock, "sim_now", None)
-    if callable(sim_now):
-        world.twin.advance_to(float(sim_now()))
 
 
 # --------------------------------------------------------------------- HAProxy vs the API
@@ -358,7 +366,7 @@ async def event_stream(
     yield "retry: 2000\n\n"
     n = 0
     while True:
-        _sync(world)
+        world.sync()
         msg = feed.snapshot() if n % snapshot_every == 0 else feed.delta()
         yield sse(msg["type"], msg)
         n += 1
