@@ -1,0 +1,1 @@
+"""Octavia v2 API of ``lbsim serve``: request types, response shapes, list semantics, routers."""
