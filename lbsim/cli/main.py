@@ -518,7 +518,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules that add their own subcommands through ``register(subparsers)``
-PLUGIN_MODULES = ("lbsim.cli.experiments", "lbsim.cli.haproxy_config", "lbsim.cli.stats", "lbsim.cli.scaling")
+PLUGIN_MODULES = (
+    "lbsim.cli.experiments",
+    "lbsim.cli.haproxy_config",
+    "lbsim.cli.stats",
+    "lbsim.cli.scaling",
+    "lbsim.cli.serve",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
