@@ -61,11 +61,10 @@ router = APIRouter(tags=["live page"])
 
 
 class TwinView(Protocol):
-    """The part of :class:`lbsim.server.twin.Twin` the page uses: it reads, and brings time up to the clock."""
+    """The part of :class:`lbsim.server.twin.Twin` the page reads (it never changes the twin)."""
 
     @property
     def now(self) -> float: ...
-    def advance_to(self, t: float) -> None: ...
     def records(self, kind: str) -> list[Any]: ...
     def status_tree(self, lb_key: str) -> dict[str, Any]: ...
     def haproxy_view(self, lb_key: str) -> dict[str, str]: ...
@@ -77,23 +76,22 @@ class TwinView(Protocol):
 
 @dataclass(frozen=True)
 class LiveWorld:
-    """What the page reads from the running app, and how it brings the twin up to now."""
+    """What the page reads from the running app."""
 
     twin: TwinView
     clock: Any
-    sync: Callable[[], None]
+    cloud: Any = None
 
 
 def live_world(request: Request) -> LiveWorld:
     """The twin and the clock of the app serving ``request``.
 
     Reads ``request.app.state.twin`` (the :class:`~lbsim.server.twin.Twin`) and
-    ``request.app.state.clock`` (the :class:`~lbsim.server.clock.SimClock`; the page shows
-    its ``speed`` and ``paused``). If the app keeps them on ``app.state.cloud`` instead
-    (the API layer's object with ``twin``, ``clock`` and ``sync()``), those are used, and
-    the cloud's ``sync()`` brings the twin up to the clock before each message, as every
-    API request does; otherwise the twin is advanced to ``clock.sim_now()``. A 503 if
-    the app has no twin, rather than a traceback.
+    ``request.app.state.clock`` (the :class:`~lbsim.server.clock.SimClock`: the page shows
+    its ``speed`` and ``paused``), falling back to ``app.state.cloud.twin``/``.clock`` (the
+    API layer's object, whose ``lag`` the page shows too). The page only reads: the app's
+    background task keeps the twin level with the clock. A 503 if the app has no twin,
+    rather than a traceback.
     """
     state = request.app.state
     cloud = getattr(state, "cloud", None)
@@ -101,31 +99,21 @@ def live_world(request: Request) -> LiveWorld:
     clock = getattr(state, "clock", None) or getattr(cloud, "clock", None)
     if twin is None:
         raise HTTPException(status_code=503, detail="the twin is not running")
-    cloud_sync = getattr(cloud, "sync", None)
-    if callable(cloud_sync):
-        return LiveWorld(twin=twin, clock=clock, sync=cloud_sync)
-
-    def advance() -> None:
-        sim_now = getattr(clock, "sim_now", None)
-        if callable(sim_now):
-            twin.advance_to(float(sim_now()))
-
-    return LiveWorld(twin=twin, clock=clock, sync=advance)
+    return LiveWorld(twin=twin, clock=clock, cloud=cloud)
 
 
-def clock_info(clock: Any, now: float) -> dict[str, Any]:
-    """The clock as the page shows it: simulated now, speed (×wall clock), paused or not."""
+def clock_info(clock: Any, now: float, lag: Any = None) -> dict[str, Any]:
+    """The clock as the page shows it: the twin's simulated now, the speed (simulated seconds
+    per wall second), paused or not, and how far the simulation lags behind the clock."""
     speed = getattr(clock, "speed", None)
     paused = getattr(clock, "paused", None)
-    if callable(speed):
-        speed = speed()
-    if callable(paused):
-        paused = paused()
     speed_f = float(speed) if isinstance(speed, int | float) and math.isfinite(speed) else None
+    lag_f = float(lag) if isinstance(lag, int | float) and math.isfinite(lag) else 0.0
     return {
         "now": round(float(now), 3),
         "speed": speed_f,
-        "paused": bool(paused) if paused is not None else speed_f == 0,
+        "paused": bool(paused) if paused is not None else False,
+        "lag": round(lag_f, 3),
     }
 
 
@@ -186,6 +174,23 @@ def _transition_row(tr: Any, names: Mapping[str, str]) -> dict[str, Any]:
         "old": tr.old,
         "new": tr.new,
     }
+
+
+def _event_row(ev: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """An injected event (a scenario ``events:`` entry) as one readable line, ids shown as names."""
+    parts = []
+    for k, v in ev.items():
+        if k == "at":
+            continue
+        if isinstance(v, str) and names.get(v):
+            text = names[v]
+        elif isinstance(v, Mapping | list | tuple):
+            text = json.dumps(v, default=str, separators=(",", ":"))
+        else:
+            text = str(v)
+        parts.append(f"{k}={text}")
+    line = " ".join(parts)
+    return {"at": _fnum(ev.get("at")), "text": line if len(line) <= 240 else line[:239] + "…"}
 
 
 def _series(window: Mapping[str, Any]) -> dict[str, dict[str, list[float | None]]]:
@@ -283,7 +288,10 @@ class LiveFeed:
             out.append(lb)
         for amp_list in amps.values():
             for amp in amp_list:
-                names.setdefault(str(amp.get("id")), f"amphora {amp.get('role') or ''}".strip())
+                amp_id = str(amp.get("id"))
+                names.setdefault(
+                    amp_id, f"{amp.get('role') or ''} {amp_id if len(amp_id) <= 12 else amp_id[:8]}".strip()
+                )
         self._names = names
         self._live_members = live
         return out
@@ -308,7 +316,7 @@ class LiveFeed:
         start = self._events_sent if new_only else 0
         self._events_sent = len(events)
         picked = events[max(start, len(events) - MAX_EVENTS) :]
-        return [json.loads(json.dumps(e, default=str)) for e in picked]
+        return [_event_row(e, self._names) for e in picked]
 
     # -- messages
 
@@ -362,11 +370,10 @@ async def event_stream(
     request: Request, world: LiveWorld, interval: float = DELTA_INTERVAL, snapshot_every: int = SNAPSHOT_EVERY
 ) -> AsyncIterator[str]:
     """The page's event stream: a snapshot, then deltas, a snapshot every ``snapshot_every``."""
-    feed = LiveFeed(world.twin, lambda: clock_info(world.clock, world.twin.now))
+    feed = LiveFeed(world.twin, lambda: clock_info(world.clock, world.twin.now, getattr(world.cloud, "lag", None)))
     yield "retry: 2000\n\n"
     n = 0
     while True:
-        world.sync()
         msg = feed.snapshot() if n % snapshot_every == 0 else feed.delta()
         yield sse(msg["type"], msg)
         n += 1

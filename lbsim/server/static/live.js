@@ -6,10 +6,14 @@
 
 /* ---- the control endpoints (the ones `lbsim ctl` posts to) ---- */
 const CONTROL = {
-  member: (id, behaviour) => ["POST", `/lbsim/v1/members/${enc(id)}/behaviour`, { behaviour }],
+  member: (id, behaviour) => ["PUT", `/lbsim/v1/members/${enc(id)}/behaviour`, { behaviour }],
   failAmphora: (id) => ["POST", `/lbsim/v1/amphorae/${enc(id)}/fail`, {}],
-  traffic: (id, rate) => ["POST", `/lbsim/v1/listeners/${enc(id)}/traffic`, { rate }],
-  clock: (body) => ["POST", "/lbsim/v1/clock", body],
+  partition: (id, partitioned) => ["PUT", `/lbsim/v1/amphorae/${enc(id)}/partition`, { partitioned }],
+  traffic: (id, rate) => ["PUT", `/lbsim/v1/listeners/${enc(id)}/traffic`, { rate }],
+  pause: () => ["POST", "/lbsim/v1/clock/pause", {}],
+  resume: () => ["POST", "/lbsim/v1/clock/resume", {}],
+  speed: (speed) => ["PUT", "/lbsim/v1/clock/speed", { speed }],
+  advance: (seconds) => ["POST", "/lbsim/v1/clock/advance", { seconds }],
 };
 const BEHAVIOURS = ["refuse", "hang", "error", "slow", "healthy"];
 
@@ -67,6 +71,7 @@ function fmtT(t) {
   const sec = (t - h * 3600 - m * 60).toFixed(1).padStart(4, "0");
   return (h ? `${h}:${String(m).padStart(2, "0")}` : `${m}`) + `:${sec}`;
 }
+function shortId(id) { return id.length > 12 ? id.slice(0, 8) : id; }
 function fmtSecs(x) { return x >= 100 ? `${x.toFixed(0)} s` : `${x.toFixed(1)} s`; }
 
 /* ---- notices ---- */
@@ -92,13 +97,18 @@ async function control([method, url, body], what) {
 }
 document.getElementById("pause").addEventListener("click", () => {
   const paused = !state.clock.paused;
-  control(CONTROL.clock({ paused }), paused ? "pause" : "resume");
+  control(paused ? CONTROL.pause() : CONTROL.resume(), paused ? "pause" : "resume");
 });
 document.getElementById("clock-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const speed = Number(document.getElementById("speed").value);
   if (!Number.isFinite(speed) || speed < 0) { notice("speed must be a number ≥ 0", true); return; }
-  control(CONTROL.clock({ speed }), `speed ×${speed}`);
+  control(CONTROL.speed(speed), `speed ×${speed}`);
+});
+document.getElementById("advance").addEventListener("click", () => {
+  const seconds = Number(document.getElementById("advance-by").value);
+  if (!Number.isFinite(seconds) || seconds < 0) { notice("seconds must be a number ≥ 0", true); return; }
+  control(CONTROL.advance(seconds), `advance ${seconds} s`);
 });
 
 /* ---- the status tree of one load balancer ---- */
@@ -140,11 +150,15 @@ function renderAmphorae(box, amps) {
     if (!chip) {
       chip = el("span", { class: "amp", "data-amp": a.id, "data-testid": "amphora" },
         el("span", { class: "role" }), badge(""),
-        el("button", { type: "button", text: "fail", title: "fail this amphora (lbsim ctl)",
-          onclick: () => control(CONTROL.failAmphora(a.id), `fail amphora ${a.id.slice(0, 8)}`) }));
+        el("button", { type: "button", text: "fail", title: "fail this amphora", "data-testid": "fail-amphora",
+          onclick: () => control(CONTROL.failAmphora(a.id), `fail amphora ${shortId(a.id)}`) }),
+        el("button", { type: "button", text: "partition", title: "cut this amphora's network",
+          onclick: () => control(CONTROL.partition(a.id, true), `partition amphora ${shortId(a.id)}`) }),
+        el("button", { type: "button", text: "reconnect", title: "restore this amphora's network",
+          onclick: () => control(CONTROL.partition(a.id, false), `reconnect amphora ${shortId(a.id)}`) }));
       box.append(chip);
     }
-    chip.querySelector(".role").textContent = `amphora ${a.role || ""} ${a.id.slice(0, 8)}`;
+    chip.querySelector(".role").textContent = `amphora ${a.role || ""} ${shortId(a.id)}`;
     setBadge(chip.querySelector(".st"), a.status);
   }
   for (const chip of [...box.children]) if (!seen.has(chip.dataset.amp)) chip.remove();
@@ -292,10 +306,6 @@ function mergeTraffic(traffic, replace) {
 }
 
 /* ---- timeline (transitions and injected events, newest first) ---- */
-function eventText(e) {
-  const parts = Object.entries(e).filter(([k]) => k !== "at").map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`);
-  return parts.join(" ");
-}
 function mergeTimeline(transitions, events, replace) {
   if (replace) { state.transitions = []; state.events = []; }
   state.transitions.push(...(transitions || []));
@@ -318,7 +328,7 @@ function mergeTimeline(transitions, events, replace) {
         el("span", { class: "what" }, `${tr.kind} ${tr.name} ${field} `, tr.old ? badge(tr.old) : "", tr.old ? " → " : "", badge(tr.new))));
     } else {
       frag.append(el("li", { class: "event", "data-testid": "event" },
-        el("span", { class: "t", text: fmtT(it.t) }), el("span", { class: "what", text: eventText(it.ev) })));
+        el("span", { class: "t", text: fmtT(it.t) }), el("span", { class: "what", text: it.ev.text })));
     }
   }
   ol.replaceChildren(frag);
@@ -332,7 +342,12 @@ function apply(msg, replace) {
   document.getElementById("clock-now").textContent = fmtT(state.clock.now);
   document.getElementById("clock-speed").textContent = state.clock.speed == null ? "–" : `×${state.clock.speed}`;
   document.getElementById("clock-paused").hidden = !state.clock.paused;
+  const lag = document.getElementById("clock-lag");
+  lag.hidden = !(state.clock.lag > 1);
+  lag.textContent = `simulation ${fmtSecs(state.clock.lag || 0)} behind the clock`;
   document.getElementById("pause").textContent = state.clock.paused ? "resume" : "pause";
+  const speedInput = document.getElementById("speed");
+  if (document.activeElement !== speedInput && state.clock.speed != null) speedInput.value = String(state.clock.speed);
   const lbs = msg.loadbalancers || [];
   const seen = new Set();
   const listenerCards = new Map();
