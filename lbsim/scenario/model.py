@@ -629,9 +629,14 @@ class Scenario(_Strict):
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     duration: PosFloat
     warmup: NonNegTime = 0.0
-    start: Literal["running", "provision"] = Field(
+    start: Literal["running", "provision", "fresh"] = Field(
         default="running",
-        description="running: everything ACTIVE at t=0; provision: create the tree from nothing",
+        description=(
+            "running: everything ACTIVE at t=0 and HAProxy long running (every checked server at full"
+            " health); fresh: everything ACTIVE at t=0 but HAProxy just started (servers at health"
+            " = rise, 'UP 1/fall': one failed check takes a server DOWN); provision: create the tree"
+            " from nothing"
+        ),
     )
     octavia: OctaviaSettings = Field(default_factory=OctaviaSettings)
     loadbalancer: LoadBalancer

@@ -133,8 +133,21 @@ class Amphora:
         """Load the control plane's current objects into HAProxy (start-up or reload).
 
         ``serving`` holds each member's serving model (concurrency, service time,
-        behaviour), which Octavia does not know. ``fresh`` servers start at full health
-        (a deployment that has been running) instead of HAProxy's start-up ``h = rise``.
+        behaviour), which Octavia does not know.
+
+        Start-up health of servers new to this HAProxy (docs/fidelity.md, "Start-up
+        health"): with ``fresh`` True (the flag's historic name; the engine passes it for
+        ``start: running``) they start at full health, ``rise + fall - 1``: a long-running
+        HAProxy whose counters have settled, so a fault needs ``fall`` failed checks.
+        Otherwise they start where a freshly started HAProxy puts them, ``h = rise``
+        (``show stat``: ``UP 1/<fall>``, check status ``INI``), so the first failed check
+        takes a server DOWN: ``start: fresh``, ``start: provision`` and amphorae built by
+        a failover. Either way the first checks run at HAProxy's start-up spreading
+        offsets (:func:`~lbsim.haproxy.healthcheck.first_check_offsets`); for a
+        long-running process these are the phases it keeps when its checks of healthy
+        servers take no time (each next check starts ``inter`` after the last one).
+        Servers already running keep their health across a reload
+        (``load-server-state-from-file``).
         """
         lb = cp.get("loadbalancer", lb_name)
         assert lb is not None

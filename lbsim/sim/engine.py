@@ -204,7 +204,9 @@ class Simulation:
         """A deployment that has been running: ACTIVE, HAProxy healthy, statuses settled."""
         self.cp.load_active(scenario_specs(self.sc))
         first = self._new_amphora("STANDALONE" if self.topology == "SINGLE" else "MASTER")
-        first.render(self.cp, self.lb_name, self.serving, fresh=True)
+        # start: running = a long-running HAProxy (full health); fresh = just started (h = rise)
+        settled = self.sc.start == "running"
+        first.render(self.cp, self.lb_name, self.serving, fresh=settled)
         # the statuses the API shows are those of the last heartbeat before t=0
         view = db_view(self.cp, self.lb_name)
         assert view is not None
@@ -212,9 +214,9 @@ class Simulation:
         for w in upd.writes:
             self.cp.set_operating_status(w.object_type, w.object_id, w.operating_status)
         self._record_initial()
-        self._bring_up(first, fresh=True, take_vip=True, rendered=True)
+        self._bring_up(first, fresh=settled, take_vip=True, rendered=True)
         if self.topology == "ACTIVE_STANDBY":
-            self._bring_up(self._new_amphora("BACKUP"), fresh=True, take_vip=False)
+            self._bring_up(self._new_amphora("BACKUP"), fresh=settled, take_vip=False)
 
     def _start_provision(self) -> None:
         """Create the whole tree through the API at t=0 (PENDING_CREATE ... ACTIVE)."""

@@ -154,6 +154,7 @@ class Case:
     timeout_member_data: int = 3000
     watch: tuple[str, ...] = ("m1",)
     kind: str = "health"  # health | picks | nobody | queue
+    start: str = "provision"  # the twin's start: provision (zero-length flows) or fresh
 
 
 def _members(n: int, **first: Any) -> tuple[MemberSpec, ...]:
@@ -229,6 +230,35 @@ CASES += [
         monitor=Monitor(delay=2, timeout=2, rise=2, fall=2),
         duration=3.0,
         watch=("m1", "m2", "m3", "m4"),
+    ),
+    # start: fresh (everything ACTIVE at t=0, HAProxy just started): the twin's fresh
+    # start-up must be HAProxy's own (servers at h = rise, "UP 1/<fall>" until their
+    # first check, one failure takes a server DOWN)
+    Case(
+        id="fresh-refuse",
+        title="start: fresh, a member already refusing (UP 1/3, one failure takes it DOWN)",
+        members=_members(3, behaviour="refuse"),
+        faults=(Fault(2.83, "m1", "healthy"),),
+        duration=5.5,
+        start="fresh",
+    ),
+    Case(
+        id="fresh-error-B",
+        title=f"start: fresh, a member already answering 500 ({SETTING_B.label})",
+        members=_members(2, behaviour="error"),
+        monitor=SETTING_B,
+        faults=(Fault(4.0, "m1", "healthy"),),
+        duration=11.5,
+        start="fresh",
+    ),
+    Case(
+        id="fresh-spread",
+        title="start: fresh, 5 healthy members, delay 2: UP 1/2 until each spread first check",
+        members=_members(5),
+        monitor=Monitor(delay=2, timeout=2, rise=2, fall=2),
+        duration=3.0,
+        watch=("m1", "m2", "m3", "m4"),
+        start="fresh",
     ),
     Case(
         id="drain",
@@ -581,7 +611,7 @@ def scenario_dict(
         "name": f"conf-{case.id}",
         "seed": 1,
         "duration": end,
-        "start": "provision",
+        "start": case.start,
         "octavia": {
             "heartbeat_interval": 0.5,
             "workers": {"create_loadbalancer": zero, "update": zero},
