@@ -89,15 +89,14 @@ def test_sse_frames_one_event_per_message() -> None:
     assert json.loads(lines[1].removeprefix("data: ")) == {"a": [1, 2], "b": "x\ny"}
 
 
-def test_clock_info_reads_speed_and_paused() -> None:
-    from types import SimpleNamespace
+def test_clock_info_reads_the_serve_clock() -> None:
+    from lbsim.server.clock import SimClock
 
-    clock = SimpleNamespace(speed=60, paused=False)
-    assert ui.clock_info(clock, 12.34567) == {"now": 12.346, "speed": 60.0, "paused": False}
-    clock.paused = True
+    clock = SimClock(speed=60, wall_now=lambda: 0.0)
+    assert ui.clock_info(clock, 12.34567, lag=0.5) == {"now": 12.346, "speed": 60.0, "paused": False, "lag": 0.5}
+    clock.pause()
     assert ui.clock_info(clock, 1.0)["paused"] is True
-    assert ui.clock_info(SimpleNamespace(speed=0, paused=False), 1.0)["speed"] == 0.0
-    assert ui.clock_info(None, 1.0) == {"now": 1.0, "speed": None, "paused": False}
+    assert ui.clock_info(None, 1.0, lag=float("nan")) == {"now": 1.0, "speed": None, "paused": False, "lag": 0.0}
 
 
 # --------------------------------------------------------------------- routes
