@@ -14,7 +14,8 @@ import yaml
 
 from lbsim.results.folder import RunResult, summarise
 from lbsim.scenario import model as m
-from lbsim.sim.engine import ProgressFn, simulate
+from lbsim.sim.engine import ProgressFn
+from lbsim.sim.world import simulate
 
 
 def run_scenario(

@@ -19,9 +19,12 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     Discriminator,
     Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     Tag,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -103,6 +106,14 @@ from lbsim.scenario.base import (
 from lbsim.scenario.base import (
     _Strict as _Strict,
 )
+from lbsim.scenario.cloud import AMPHORA_ROLES as AMPHORA_ROLES
+from lbsim.scenario.cloud import AmphoraEvent as AmphoraEvent
+from lbsim.scenario.cloud import Clients as Clients
+from lbsim.scenario.cloud import Network as Network
+from lbsim.scenario.cloud import NetworkSettings as NetworkSettings
+from lbsim.scenario.cloud import QosPolicy as QosPolicy
+from lbsim.scenario.cloud import Subnet as Subnet
+from lbsim.scenario.cloud import TrafficEvent as TrafficEvent
 
 # --------------------------------------------------------------------------------------
 # Octavia objects (§4)
@@ -366,22 +377,6 @@ class Trace(_Strict):
 Arrival = Annotated[Poisson | ConstantRate | Profile | Mmpp | Trace, Field(discriminator="process")]
 
 
-class Clients(_Strict):
-    """The client population: source addresses drawn from a CIDR, ephemeral ports."""
-
-    count: Annotated[int, Field(ge=1, le=10_000_000)] = 1000
-    cidr: str = "198.51.100.0/22"
-
-    @field_validator("cidr")
-    @classmethod
-    def _cidr(cls, v: str) -> str:
-        try:
-            ipaddress.ip_network(v, strict=False)
-        except ValueError:
-            raise ValueError(f"expected a CIDR such as 198.51.100.0/22, got {v!r}") from None
-        return v
-
-
 class TrafficSource(_Strict):
     """Requests arriving at one listener."""
 
@@ -469,10 +464,18 @@ class NetworkEvent(_Strict):
 
 
 class ApiEvent(_Strict):
-    """An Octavia API call made at ``at`` (create | update | delete | failover)."""
+    """An Octavia API call made at ``at`` (create | update | delete | failover).
+
+    The most specific object named is the one acted upon; on a create the others name its
+    parents (``pool`` of a member, ``listener`` or ``loadbalancer`` of a pool...), and
+    ``set`` holds the request body. ``failover`` takes a ``loadbalancer`` or, for
+    ``PUT /amphorae/{id}/failover``, an ``amphora`` id. Names are the objects' keys: the
+    scenario's names, or the UUIDs a live session (``lbsim serve``) gave them.
+    """
 
     at: NonNegTime
     api: Literal["create", "update", "delete", "failover"]
+    amphora: Name | None = None
     loadbalancer: Name | None = None
     listener: Name | None = None
     pool: Name | None = None
@@ -485,7 +488,7 @@ class ApiEvent(_Strict):
     @property
     def target(self) -> tuple[str, str]:
         """(object type, name) acted upon: the most specific object named."""
-        for kind in ("member", "healthmonitor", "pool", "listener", "loadbalancer"):
+        for kind in ("amphora", "member", "healthmonitor", "pool", "listener", "loadbalancer"):
             name = getattr(self, kind)
             if name is not None:
                 return kind, name
@@ -496,25 +499,23 @@ class ApiEvent(_Strict):
         named = [
             k for k in ("loadbalancer", "listener", "pool", "member", "healthmonitor") if getattr(self, k) is not None
         ]
+        if self.amphora is not None:
+            if self.api != "failover" or named:
+                raise ValueError("'amphora' goes alone, with api: failover")
+            return self
         if not named:
             raise ValueError("name the object: loadbalancer, listener, pool, member or healthmonitor")
         if self.api == "failover" and named != ["loadbalancer"]:
-            raise ValueError("failover takes only 'loadbalancer'")
+            raise ValueError("failover takes only 'loadbalancer' (or 'amphora')")
         return self
-
-
-class AmphoraEvent(_Strict):
-    """An amphora fault by role: STANDALONE (SINGLE), MASTER or BACKUP (ACTIVE_STANDBY)."""
-
-    at: NonNegTime
-    amphora: Literal["STANDALONE", "MASTER", "BACKUP"]
-    behaviour: Literal["fail"]
 
 
 def _event_kind(v: Any) -> str | None:
     if isinstance(v, dict):
         if "api" in v:
             return "api"
+        if "traffic" in v:
+            return "traffic"
         if "amphora" in v:
             return "amphora"
         if "network" in v:
@@ -524,6 +525,7 @@ def _event_kind(v: Any) -> str | None:
         return None
     for kind, cls in (
         ("api", ApiEvent),
+        ("traffic", TrafficEvent),
         ("amphora", AmphoraEvent),
         ("network", NetworkEvent),
         ("member", MemberEvent),
@@ -535,13 +537,14 @@ def _event_kind(v: Any) -> str | None:
 
 Event = Annotated[
     Annotated[ApiEvent, Tag("api")]
+    | Annotated[TrafficEvent, Tag("traffic")]
     | Annotated[AmphoraEvent, Tag("amphora")]
     | Annotated[NetworkEvent, Tag("network")]
     | Annotated[MemberEvent, Tag("member")],
     Discriminator(
         _event_kind,
         custom_error_type="event_kind",
-        custom_error_message="an event needs 'api', 'amphora', 'network' or 'member' (with 'behaviour')",
+        custom_error_message="an event needs 'api', 'traffic', 'amphora', 'network' or 'member' (with 'behaviour')",
     ),
 ]
 
@@ -616,6 +619,10 @@ class Expectation(_Strict):
         return str(getattr(self, self.status_field))
 
 
+#: name of the stand-in ``loadbalancer`` of a scenario whose ``loadbalancers:`` list is empty
+NO_LOADBALANCER = "_none"
+
+
 # --------------------------------------------------------------------------------------
 # The scenario
 # --------------------------------------------------------------------------------------
@@ -639,11 +646,47 @@ class Scenario(_Strict):
         ),
     )
     octavia: OctaviaSettings = Field(default_factory=OctaviaSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
     loadbalancer: LoadBalancer
+    loadbalancers: list[LoadBalancer] | None = Field(
+        default=None,
+        description="lbsim: several load balancers (instead of 'loadbalancer'); may be empty",
+    )
     traffic: list[TrafficSource] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
     failures: list[StochasticFailures] = Field(default_factory=list)
     expect: list[Expectation] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_or_many(cls, data: Any) -> Any:
+        # ``loadbalancers:`` replaces ``loadbalancer:``; the single field then holds the
+        # first tree (or an empty stand-in), so that code about one LB keeps working.
+        if isinstance(data, dict) and data.get("loadbalancers") is not None:
+            if "loadbalancer" in data:
+                raise ValueError("give either 'loadbalancer' or 'loadbalancers', not both")
+            lbs = data["loadbalancers"]
+            first = lbs[0] if isinstance(lbs, list) and lbs else {"name": NO_LOADBALANCER}
+            data = {**data, "loadbalancer": first}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if self.loadbalancers is not None:
+            out.pop("loadbalancer", None)
+        elif isinstance(out, dict):
+            out.pop("loadbalancers", None)
+        if isinstance(out, dict) and self.network == NetworkSettings() and not info.exclude_defaults:
+            out.pop("network", None)  # the default cloud: keep dumps of older scenarios as they were
+        return out
+
+    @property
+    def all_loadbalancers(self) -> list[LoadBalancer]:
+        """Every load-balancer tree present at the start (``loadbalancers`` or the one)."""
+        if self.loadbalancers is not None:
+            return list(self.loadbalancers)
+        return [self.loadbalancer]
 
     @field_validator("warmup")
     @classmethod
@@ -658,16 +701,16 @@ class Scenario(_Strict):
     # Convenience look-ups used across the engine --------------------------------------
 
     def pools_by_name(self) -> dict[str, Pool]:
-        """Pools keyed by name."""
-        return {p.name: p for p in self.loadbalancer.pools}
+        """Pools keyed by name (of every load balancer)."""
+        return {p.name: p for lb in self.all_loadbalancers for p in lb.pools}
 
     def listeners_by_name(self) -> dict[str, Listener]:
-        """Listeners keyed by name."""
-        return {lst.name: lst for lst in self.loadbalancer.listeners}
+        """Listeners keyed by name (of every load balancer)."""
+        return {lst.name: lst for lb in self.all_loadbalancers for lst in lb.listeners}
 
     def members_by_name(self) -> dict[str, tuple[Pool, Member]]:
-        """Members keyed by name, with their pool."""
-        return {m.name: (p, m) for p in self.loadbalancer.pools for m in p.members}
+        """Members keyed by name, with their pool (of every load balancer)."""
+        return {m.name: (p, m) for lb in self.all_loadbalancers for p in lb.pools for m in p.members}
 
 
 # --------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ AMPHORA_ROLES: dict[str, tuple[str, ...]] = {
     "ACTIVE_STANDBY": ("MASTER", "BACKUP"),
 }
 _MODEL: dict[str, type[BaseModel]] = {
+    "loadbalancer": m.LoadBalancer,
     "listener": m.Listener,
     "pool": m.Pool,
     "member": m.Member,
@@ -98,26 +99,88 @@ def check_scenario(sc: m.Scenario, base_dir: Path | None = None) -> list[Found]:
     return list(_check(sc, base_dir))
 
 
-def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
-    lb = sc.loadbalancer
-    lpath: PathT = ("loadbalancer",)
-    listeners = [((*lpath, "listeners", i, "name"), li.name) for i, li in enumerate(lb.listeners)]
-    pools = [((*lpath, "pools", i, "name"), p.name) for i, p in enumerate(lb.pools)]
-    members = [
-        ((*lpath, "pools", i, "members", j, "name"), mem.name)
-        for i, p in enumerate(lb.pools)
-        for j, mem in enumerate(p.members)
-    ]
-    monitors = [
-        ((*lpath, "pools", i, "healthmonitor", "name"), p.healthmonitor.name)
-        for i, p in enumerate(lb.pools)
-        if p.healthmonitor is not None and p.healthmonitor.name is not None
-    ]
-    yield from _dupes(listeners, "listener")
-    yield from _dupes(pools, "pool")
-    yield from _dupes(members, "member")
-    yield from _dupes(monitors, "health monitor")
+def _lb_paths(sc: m.Scenario) -> list[tuple[PathT, m.LoadBalancer]]:
+    """Each load-balancer tree of the scenario with its field path."""
+    if sc.loadbalancers is None:
+        return [(("loadbalancer",), sc.loadbalancer)]
+    return [(("loadbalancers", k), lb) for k, lb in enumerate(sc.loadbalancers)]
 
+
+def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
+    trees = _lb_paths(sc)
+    # names are keys: unique across every load balancer of the scenario
+    yield from _dupes([((*lp, "name"), lb.name) for lp, lb in trees], "load balancer")
+    for what, kind in (("listener", "listeners"), ("pool", "pools")):
+        yield from _dupes(
+            [((*lp, kind, i, "name"), o.name) for lp, lb in trees for i, o in enumerate(getattr(lb, kind))], what
+        )
+    yield from _dupes(
+        [
+            ((*lp, "pools", i, "members", j, "name"), mem.name)
+            for lp, lb in trees
+            for i, p in enumerate(lb.pools)
+            for j, mem in enumerate(p.members)
+        ],
+        "member",
+    )
+    yield from _dupes(
+        [
+            ((*lp, "pools", i, "healthmonitor", "name"), p.healthmonitor.name)
+            for lp, lb in trees
+            for i, p in enumerate(lb.pools)
+            if p.healthmonitor is not None and p.healthmonitor.name is not None
+        ],
+        "health monitor",
+    )
+    for lp, lb in trees:
+        yield from _check_tree(lb, lp, base_dir)
+    yield from _check_network(sc)
+    yield from _check_events(sc, base_dir)
+
+
+def _check_network(sc: m.Scenario) -> Iterator[Found]:
+    """Unique network, subnet and QoS names; subnets of one network do not overlap."""
+    nets = sc.network.networks
+    yield from _dupes([(("network", "networks", i, "name"), n.name) for i, n in enumerate(nets)], "network")
+    yield from _dupes(
+        [
+            (("network", "networks", i, "subnets", j, "name"), s.name)
+            for i, n in enumerate(nets)
+            for j, s in enumerate(n.subnets)
+        ],
+        "subnet",
+    )
+    yield from _dupes(
+        [(("network", "qos_policies", i, "name"), q.name) for i, q in enumerate(sc.network.qos_policies)],
+        "QoS policy",
+    )
+    import ipaddress
+
+    for i, n in enumerate(nets):
+        seen: list[tuple[Any, str]] = []
+        for j, s in enumerate(n.subnets):
+            cidr = ipaddress.ip_network(s.cidr, strict=False)
+            for other, oname in seen:
+                if cidr.version == other.version and cidr.overlaps(other):
+                    yield (
+                        ("network", "networks", i, "subnets", j, "cidr"),
+                        f"{s.cidr} overlaps subnet '{oname}' ({other}) of the same network",
+                    )
+            seen.append((cidr, s.name))
+            if s.gateway_ip is not None:
+                try:
+                    inside = ipaddress.ip_address(s.gateway_ip) in cidr
+                except ValueError:
+                    inside = False
+                if not inside:
+                    yield (
+                        ("network", "networks", i, "subnets", j, "gateway_ip"),
+                        f"gateway {s.gateway_ip} is not an address of {s.cidr}",
+                    )
+
+
+def _check_tree(lb: m.LoadBalancer, lpath: PathT, base_dir: Path | None) -> Iterator[Found]:
+    """One load balancer's tree: listeners, pools, monitors and members."""
     pools_by_name = {p.name: p for p in lb.pools}
     # Listeners: protocol/port uniqueness, default pool reference and compatibility.
     ports: dict[tuple[str, int], str] = {}
@@ -207,18 +270,28 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
             for dist_field in ("service_time",):
                 yield from _check_dist(getattr(mem, dist_field), (*here, "members", j, dist_field), base_dir)
 
-    # Names known to events and expectations: the initial tree plus everything created.
+
+def _check_events(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
+    """Traffic, events, failures and expectations name objects that exist (or are created)."""
+    lbs = [lb for _lp, lb in _lb_paths(sc)]
+    # Names known to events and expectations: the initial trees plus everything created.
     known: dict[str, set[str]] = {
-        "loadbalancer": {lb.name},
-        "listener": {li.name for li in lb.listeners},
-        "pool": set(pools_by_name),
-        "member": {mem.name for p in lb.pools for mem in p.members},
-        "healthmonitor": {p.healthmonitor.name or f"{p.name}-hm" for p in lb.pools if p.healthmonitor is not None},
+        "loadbalancer": {lb.name for lb in lbs},
+        "listener": {li.name for lb in lbs for li in lb.listeners},
+        "pool": {p.name for lb in lbs for p in lb.pools},
+        "member": {mem.name for lb in lbs for p in lb.pools for mem in p.members},
+        "healthmonitor": {
+            p.healthmonitor.name or f"{p.name}-hm" for lb in lbs for p in lb.pools if p.healthmonitor is not None
+        },
+        "amphora": set(),
     }
+    topology: dict[str, str] = {lb.name: lb.topology for lb in lbs}
     for ev in sc.events:
         if isinstance(ev, m.ApiEvent) and ev.api == "create":
             kind, name = ev.target
             known[kind].add(name)
+            if kind == "loadbalancer":
+                topology[name] = str(ev.set.get("topology") or "SINGLE")
 
     listeners_known = known["listener"]
     for i, tr in enumerate(sc.traffic):
@@ -241,12 +314,9 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
                 if name not in known["member"]:
                     yield (*here, "members", j), _unknown("member", name, known["member"])
         elif isinstance(ev, m.AmphoraEvent):
-            roles = AMPHORA_ROLES[lb.topology]
-            if ev.amphora not in roles:
-                yield (
-                    (*here, "amphora"),
-                    (f"a {lb.topology} load balancer has amphora role {' or '.join(roles)}, not {ev.amphora}"),
-                )
+            yield from _check_amphora_event(ev, here, sc, known, topology)
+        elif isinstance(ev, m.TrafficEvent) and ev.traffic not in known["listener"]:
+            yield (*here, "traffic"), _unknown("listener", ev.traffic, known["listener"])
 
     for i, fl in enumerate(sc.failures):
         if fl.pool is not None and fl.pool not in known["pool"]:
@@ -268,13 +338,44 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
     yield from _check_autoscaling(sc, base_dir, known)
 
 
+def _check_amphora_event(
+    ev: m.AmphoraEvent, here: PathT, sc: m.Scenario, known: dict[str, set[str]], topology: dict[str, str]
+) -> Iterator[Found]:
+    if not ev.by_role:
+        if ev.loadbalancer is not None:
+            yield (*here, "loadbalancer"), "an amphora named by id needs no 'loadbalancer'"
+        return  # amphora ids are made during the run (a live session records them)
+    if ev.behaviour != "fail":
+        yield (*here, "behaviour"), f"'{ev.behaviour}' needs an amphora id, not a role"
+    lb_name = ev.loadbalancer if ev.loadbalancer is not None else sc.loadbalancer.name
+    if lb_name not in known["loadbalancer"]:
+        yield (*here, "loadbalancer"), _unknown("loadbalancer", lb_name, known["loadbalancer"])
+        return
+    topo = topology.get(lb_name, "SINGLE")
+    roles = AMPHORA_ROLES[topo]
+    if ev.amphora not in roles:
+        yield (
+            (*here, "amphora"),
+            (f"a {topo} load balancer has amphora role {' or '.join(roles)}, not {ev.amphora}"),
+        )
+
+
 def _check_api(ev: m.ApiEvent, here: PathT, known: dict[str, set[str]], sc: m.Scenario) -> Iterator[Found]:
     kind, name = ev.target
+    if kind == "amphora":
+        return  # an amphora failover: ids are made during the run
     if ev.api == "create":
-        parent = {"member": "pool", "healthmonitor": "pool", "pool": None, "listener": None}
-        if kind == "loadbalancer":
-            yield (*here, "api"), "lbsim simulates one load balancer; it cannot create another"
+        parent = {"member": "pool", "healthmonitor": "pool", "pool": None, "listener": None, "loadbalancer": None}
+        if kind == "loadbalancer" and sc.loadbalancers is None:
+            yield (*here, "api"), "a scenario with one 'loadbalancer' cannot create another; use 'loadbalancers:'"
             return
+        if kind in ("listener", "pool") and sc.loadbalancers is not None:
+            if kind == "listener" and ev.loadbalancer is None:
+                yield here, "creating a listener needs the 'loadbalancer' it belongs to"
+            if kind == "pool" and ev.loadbalancer is None and ev.listener is None:
+                yield here, "creating a pool needs its 'listener' or 'loadbalancer'"
+            if ev.loadbalancer is not None and ev.loadbalancer not in known["loadbalancer"]:
+                yield (*here, "loadbalancer"), _unknown("loadbalancer", ev.loadbalancer, known["loadbalancer"])
         need = parent.get(kind)
         if need is not None and getattr(ev, need) is None:
             yield here, f"creating a {kind} needs the '{need}' it belongs to"
@@ -311,21 +412,20 @@ def _check_api(ev: m.ApiEvent, here: PathT, known: dict[str, set[str]], sc: m.Sc
 
 def _current(sc: m.Scenario, kind: str, name: str) -> dict[str, Any] | None:
     """The scenario's initial definition of an object, as a dict (None if created later)."""
-    lb = sc.loadbalancer
-    if kind == "listener":
-        objs: list[BaseModel] = [li for li in lb.listeners if li.name == name]
-    elif kind == "pool":
-        objs = [p for p in lb.pools if p.name == name]
-    elif kind == "member":
-        objs = [mem for p in lb.pools for mem in p.members if mem.name == name]
-    elif kind == "healthmonitor":
-        objs = [
-            p.healthmonitor
-            for p in lb.pools
-            if p.healthmonitor is not None and (p.healthmonitor.name or f"{p.name}-hm") == name
-        ]
-    else:
-        objs = []
+    objs: list[BaseModel] = []
+    for lb in sc.all_loadbalancers:
+        if kind == "listener":
+            objs += [li for li in lb.listeners if li.name == name]
+        elif kind == "pool":
+            objs += [p for p in lb.pools if p.name == name]
+        elif kind == "member":
+            objs += [mem for p in lb.pools for mem in p.members if mem.name == name]
+        elif kind == "healthmonitor":
+            objs += [
+                p.healthmonitor
+                for p in lb.pools
+                if p.healthmonitor is not None and (p.healthmonitor.name or f"{p.name}-hm") == name
+            ]
     return objs[0].model_dump(exclude_unset=True) if objs else None
 
 
@@ -369,14 +469,21 @@ def _check_autoscaling(sc: m.Scenario, base_dir: Path | None, known: dict[str, s
     names it gives them (``name_prefix`` and a number) must not clash with members the
     scenario defines or creates, and distribution files it names must exist.
     """
+    for lpath, lb in _lb_paths(sc):
+        yield from _check_lb_autoscaling(lb, lpath, base_dir, known)
+
+
+def _check_lb_autoscaling(
+    lb: m.LoadBalancer, lpath: PathT, base_dir: Path | None, known: dict[str, set[str]]
+) -> Iterator[Found]:
     import ipaddress
     import re
 
-    for i, p in enumerate(sc.loadbalancer.pools):
+    for i, p in enumerate(lb.pools):
         pol = p.autoscaling
         if pol is None:
             continue
-        here: PathT = ("loadbalancer", "pools", i, "autoscaling")
+        here: PathT = (*lpath, "pools", i, "autoscaling")
         tpl = pol.member_template
         net = ipaddress.ip_network(tpl.address_range, strict=False)
         hosts = net.num_addresses - 2 if net.num_addresses > 2 else net.num_addresses

@@ -84,7 +84,11 @@ class RawRun:
 
 def scenario_specs(sc: m.Scenario) -> list[ObjSpec]:
     """The scenario's load-balancer tree as control-plane object descriptions."""
-    lb = sc.loadbalancer
+    return lb_specs(sc.loadbalancer)
+
+
+def lb_specs(lb: m.LoadBalancer) -> list[ObjSpec]:
+    """One load-balancer tree as control-plane object descriptions."""
     specs = [ObjSpec("loadbalancer", lb.name, {"admin_state_up": lb.admin_state_up, "topology": lb.topology})]
     for li in lb.listeners:
         specs.append(ObjSpec("listener", li.name, {**li.model_dump(exclude={"name"}), "loadbalancer": lb.name}))
@@ -105,8 +109,23 @@ def scenario_specs(sc: m.Scenario) -> list[ObjSpec]:
     return specs
 
 
+def member_serving(name: str, body: dict[str, Any]) -> m.Member:
+    """How a member created through the API serves requests: lbsim's serving fields from
+    the request body where given (``concurrency``, ``service_time``, ``behaviour``...),
+    lbsim's defaults otherwise; Octavia-only fields are not part of the model."""
+    fields = m.Member.model_fields
+    return m.Member.model_validate({**{k: v for k, v in body.items() if k in fields}, "name": name})
+
+
 class Simulation:
-    """One run of one scenario."""
+    """One run of one scenario, or one load balancer's runtime inside a shared world.
+
+    Alone (``lbsim run`` of a one-LB scenario) it owns its SimPy environment, control
+    plane and timeline. Inside a :class:`lbsim.sim.world.World` several of them share
+    ``env``, ``cp`` and ``timeline`` (one clock, one Octavia), each with its own ``lb``
+    tree, amphorae, data plane and health manager. ``live`` runs have no end: nothing is
+    sized by the duration and traffic never stops on its own.
+    """
 
     def __init__(
         self,
@@ -115,21 +134,31 @@ class Simulation:
         seed: int | None = None,
         base_dir: Path | None = None,
         log_requests: bool = False,
+        env: TwinEnvironment | None = None,
+        cp: ControlPlane | None = None,
+        timeline: Timeline | None = None,
+        lb: m.LoadBalancer | None = None,
+        live: bool = False,
+        amp_id: Callable[[int], str] | None = None,
     ) -> None:
         self.sc = scenario
+        self.lb = scenario.loadbalancer if lb is None else lb
         self.seed = scenario.seed if seed is None else seed
         self.base_dir = base_dir
-        self.env = TwinEnvironment()
-        self.timeline = Timeline()
-        self.cp = ControlPlane()
-        n_members = sum(len(p.members) for p in scenario.loadbalancer.pools)
-        self.dp = DataPlane(self.env, n_members, scenario.warmup, scenario.duration, log_requests)
-        flavor = scenario.loadbalancer.flavor
+        self.live = live
+        self.horizon = float("inf") if live else scenario.duration
+        self.env = TwinEnvironment() if env is None else env
+        self.timeline = Timeline() if timeline is None else timeline
+        self.cp = ControlPlane() if cp is None else cp
+        self._amp_name = amp_id if amp_id is not None else (lambda k: f"amphora-{k}")
+        n_members = sum(len(p.members) for p in self.lb.pools)
+        self.dp = DataPlane(self.env, n_members, scenario.warmup, 0.0 if live else scenario.duration, log_requests)
+        flavor = self.lb.flavor
         if flavor is not None:
             self.dp.set_flavor(flavor.vcpus, flavor.requests_per_second_per_vcpu, flavor.max_connections)
-        self.lb_name = scenario.loadbalancer.name
-        self.topology = scenario.loadbalancer.topology
-        self.serving: dict[str, m.Member] = {mem.name: mem for p in scenario.loadbalancer.pools for mem in p.members}
+        self.lb_name = self.lb.name
+        self.topology = self.lb.topology
+        self.serving: dict[str, m.Member] = {mem.name: mem for p in self.lb.pools for mem in p.members}
         self.sizes: dict[str, tuple[int, int]] = {}
         for src in scenario.traffic:
             self.sizes.setdefault(src.listener, (src.request_bytes, src.response_bytes))
@@ -140,6 +169,8 @@ class Simulation:
         self.amphorae: list[Amphora] = []
         self.vip: Amphora | None = None
         self.partitioned: set[str] = set()
+        #: amphorae whose management network is cut (heartbeats do not arrive)
+        self.mgmt_cut: set[str] = set()
         self._member_gen: dict[str, int] = {}
         self._amp_seq = 0
         self._hb_seq = 0
@@ -170,7 +201,8 @@ class Simulation:
 
     def _new_amphora(self, role: str) -> Amphora:
         self._amp_seq += 1
-        amp = Amphora(self.env, self.dp, self.timeline, self.seed, self.base_dir, role, f"amphora-{self._amp_seq}")
+        amp_id = self._amp_name(self._amp_seq)
+        amp = Amphora(self.env, self.dp, self.timeline, self.seed, self.base_dir, role, amp_id)
         amp.sizes = self.sizes
         self.amphorae.append(amp)
         return amp
@@ -202,7 +234,7 @@ class Simulation:
     # ---------------------------------------------------------------- set-up
     def _start_running(self) -> None:
         """A deployment that has been running: ACTIVE, HAProxy healthy, statuses settled."""
-        self.cp.load_active(scenario_specs(self.sc))
+        self.cp.load_active(lb_specs(self.lb))
         first = self._new_amphora("STANDALONE" if self.topology == "SINGLE" else "MASTER")
         # start: running = a long-running HAProxy (full health); fresh = just started (h = rise)
         settled = self.sc.start == "running"
@@ -220,7 +252,7 @@ class Simulation:
 
     def _start_provision(self) -> None:
         """Create the whole tree through the API at t=0 (PENDING_CREATE ... ACTIVE)."""
-        resp = self.cp.create_loadbalancer_tree(scenario_specs(self.sc))
+        resp = self.cp.create_loadbalancer_tree(lb_specs(self.lb))
         self.api_calls.append(ApiCall(0.0, "create", "loadbalancer", self.lb_name, resp.code, resp.message))
         self._record(resp.changes)
         if resp.job is not None:
@@ -234,11 +266,14 @@ class Simulation:
         while amp.alive:
             self._hb_seq += 1
             hb = amp.heartbeat(self._hb_seq)
-            self.hm.process(amp.amp_id, hb)
-            self.hm.update_stats(amp.amp_id, hb)
+            if amp.amp_id not in self.mgmt_cut:  # a cut management network loses it
+                self.hm.process(amp.amp_id, hb)
+                self.hm.update_stats(amp.amp_id, hb)
             yield self.env.timeout(interval)
 
-    def _traffic(self, i: int, src: m.TrafficSource) -> None:
+    def _traffic(self, i: int | str, src: m.TrafficSource, running: Callable[[], bool] | None = None) -> None:
+        """Start one traffic source; ``i`` names its random streams; it stops at the
+        horizon, or when ``running`` (if given) turns false."""
         rng = stream(self.seed, f"arrivals:{i}")
         trace = None
         if isinstance(src.arrival, m.Trace):
@@ -255,12 +290,14 @@ class Simulation:
         pos = [0]
         listener = src.listener
         dp = self.dp
-        duration = self.sc.duration
+        duration = self.horizon
         trace_rows = trace
         row = [0]
         env = self.env
 
         def fire(_a: Any, _b: Any) -> tuple[float, None, None] | None:
+            if running is not None and not running():
+                return None
             if trace_rows is not None:
                 k = row[0]
                 row[0] = k + 1
@@ -301,12 +338,16 @@ class Simulation:
     def _schedule_events(self) -> None:
         for ev in sorted(self.sc.events, key=lambda e: e.at):
             self.env.call_first(ev.at, self._apply_event, ev)
+        self._start_failures()
+
+    def _start_failures(self) -> None:
+        """Stochastic failures of this load balancer's members."""
+        mine = {mem.name for p in self.lb.pools for mem in p.members}
         for fl in self.sc.failures:
-            names = fl.members or [
-                mem.name for p in self.sc.loadbalancer.pools if p.name == fl.pool for mem in p.members
-            ]
+            names = fl.members or [mem.name for p in self.lb.pools if p.name == fl.pool for mem in p.members]
             for name in names:
-                self.env.process(self._stochastic(name, fl))
+                if fl.members is None or name in mine or len(self.sc.all_loadbalancers) == 1:
+                    self.env.process(self._stochastic(name, fl))
 
     def _apply_event(self, ev: Any, _b: Any = None) -> None:
         if isinstance(ev, m.MemberEvent):
@@ -314,7 +355,7 @@ class Simulation:
         elif isinstance(ev, m.ApiEvent):
             self._api(ev)
         elif isinstance(ev, m.AmphoraEvent):
-            self._amphora_fail(ev)
+            self.amphora_event(ev)
         elif isinstance(ev, m.NetworkEvent):
             self._network(ev)
 
@@ -389,7 +430,7 @@ class Simulation:
     def _flap(self, ev: m.MemberEvent, gen: int) -> Generator[simpy.Event, Any, None]:
         """Alternate the fault and health: faulty for duty·period of every period."""
         assert ev.period is not None
-        end = ev.until if ev.until is not None else self.sc.duration
+        end = ev.until if ev.until is not None else self.horizon
         name = ev.member
         while self.env.now < end and self._member_gen.get(name) == gen:
             self._set_member(name, ev.fault, status=ev.status, factor=ev.factor, port=ev.port)
@@ -443,7 +484,7 @@ class Simulation:
                 pv = getattr(ev, parent)
                 if pv is not None and parent != kind:
                     body.setdefault(parent, pv)
-        serving = m.Member.model_validate({"name": name, **ev.set}) if ev.api == "create" and kind == "member" else None
+        serving = member_serving(name, ev.set) if ev.api == "create" and kind == "member" else None
         self.api_request(ev.api, kind, name, body, cascade=ev.cascade, fail=ev.fail, serving=serving)
 
     def api_request(
@@ -523,19 +564,42 @@ class Simulation:
         if status is not None:
             self.timeline.set(now, "amphora", amp.amp_id, "provisioning_status", status)
 
+    def amphora_event(self, ev: m.AmphoraEvent) -> None:
+        """An amphora fault (by role or id): fail, or cut/heal its management network."""
+        if ev.behaviour == "fail":
+            self._amphora_fail(ev)
+            return
+        targets = self._amphora_targets(ev)
+        if not targets:
+            return
+        amp = targets[0]
+        if ev.behaviour == "partition":
+            if amp.amp_id not in self.mgmt_cut:
+                self.mgmt_cut.add(amp.amp_id)
+                self._open_fault("amphora_partition", f"{amp.amp_id} ({amp.role})", ())
+        elif amp.amp_id in self.mgmt_cut:
+            self.mgmt_cut.discard(amp.amp_id)
+            for f in self.faults:
+                if f.kind == "amphora_partition" and f.end is None and f.target.startswith(amp.amp_id):
+                    self._close_fault(f)
+
+    def _amphora_targets(self, ev: m.AmphoraEvent) -> list[Amphora]:
+        live = self._live()
+        if not ev.by_role:
+            return [a for a in live if a.amp_id == ev.amphora]
+        if ev.amphora in ("STANDALONE", "MASTER"):
+            return [a for a in live if a is self.vip]
+        return [a for a in live if a is not self.vip]
+
     def _amphora_fail(self, ev: m.AmphoraEvent) -> None:
         """The amphora in the given role dies: its heartbeats and its HAProxy stop."""
-        live = self._live()
-        if ev.amphora in ("STANDALONE", "MASTER"):
-            targets = [a for a in live if a is self.vip]
-        else:
-            targets = [a for a in live if a is not self.vip]
+        targets = self._amphora_targets(ev)
         if not targets:
             return
         amp = targets[0]
         held_vip = amp is self.vip
         self._kill(amp)
-        self._open_fault("amphora_fail", f"{amp.amp_id} ({ev.amphora})", ())
+        self._open_fault("amphora_fail", f"{amp.amp_id} ({ev.amphora if ev.by_role else amp.role})", ())
         if not held_vip:
             return
         self.vip = None
@@ -583,6 +647,7 @@ class Simulation:
             else:
                 self.timeline.set(now, "amphora", old.amp_id, "provisioning_status", "DELETED")
             self.hm.forget(old.amp_id)
+            self.mgmt_cut.discard(old.amp_id)
             if old is self.vip:
                 self.vip = None
             new = self._new_amphora(role if self.topology == "SINGLE" else ("MASTER" if had_vip else "BACKUP"))
@@ -591,12 +656,12 @@ class Simulation:
                 self._give_vip(new)
         self.dp.vip_up = self.vip is not None
         for f in self.faults:
-            if f.kind == "amphora_fail" and f.end is None:
+            if f.kind in ("amphora_fail", "amphora_partition") and f.end is None:
                 self._close_fault(f)
 
     def _start_extensions(self) -> None:
         """Processes that act like API clients during the run (pool autoscalers)."""
-        for pool in self.sc.loadbalancer.pools:
+        for pool in self.lb.pools:
             if getattr(pool, "autoscaling", None) is not None:
                 from lbsim.sim.autoscaling import Autoscaler
 
@@ -605,6 +670,13 @@ class Simulation:
                 self.env.process(scaler.run())
 
     # ---------------------------------------------------------------- run
+    def start_processes(self) -> None:
+        """This load balancer's own periodic processes: the stale scan and (for runs
+        with an end) the once-a-second occupancy sampler."""
+        self.env.process(self.hm.stale_scan())
+        if not self.live:
+            self.env.process(self._sampler())
+
     def run(self, progress: ProgressFn | None = None, steps: int = 100) -> RawRun:
         """Run to the scenario's duration; ``progress`` gets the fraction done."""
         if self.sc.start == "provision":
@@ -615,8 +687,7 @@ class Simulation:
             self._traffic(i, src)
         self._schedule_events()
         self._start_extensions()
-        self.env.process(self.hm.stale_scan())
-        self.env.process(self._sampler())
+        self.start_processes()
         duration = self.sc.duration
         if progress is None:
             self.env.run(until=duration)
@@ -624,6 +695,10 @@ class Simulation:
             for k in range(1, steps + 1):
                 self.env.run(until=duration * k / steps)
                 progress(k / steps)
+        return self.finish(duration)
+
+    def finish(self, duration: float) -> RawRun:
+        """Close the books at ``duration``: flush measurements, cost open faults."""
         self.dp.latency.flush()
         for f in self.faults:  # faults still open at the end: count what they cost so far
             if f.end is None:
@@ -655,6 +730,8 @@ def simulate(
     progress: ProgressFn | None = None,
 ) -> RawRun:
     """Run one scenario and return the raw run (see :mod:`lbsim.results.folder` for summaries)."""
+    if scenario.loadbalancers is not None:
+        raise ValueError("a scenario with 'loadbalancers:' runs through lbsim.sim.world.simulate")
     sim = Simulation(scenario, seed=seed, base_dir=base_dir, log_requests=log_requests)
     return sim.run(progress)
 
