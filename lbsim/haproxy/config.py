@@ -51,6 +51,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lbsim.haproxy import l7
 from lbsim.haproxy.healthcheck import expand_expected_codes
 from lbsim.scenario import model as m
 from lbsim.scenario.ids import object_id
@@ -128,6 +129,8 @@ def haproxy_names(sc: m.Scenario, ids: IdStyle = "uuid") -> dict[str, dict[str, 
         out["listener"][li.name] = _oid(sc, "listener", li.name, ids)
         if li.default_pool:
             out["backend"][f"{li.default_pool}:{li.name}"] = backend_name(sc, li.default_pool, li.name, ids)
+        for l7_pool in l7.listener_l7_pools(li, sc.pools_by_name()):
+            out["backend"][f"{l7_pool}:{li.name}"] = backend_name(sc, l7_pool, li.name, ids)
     for p in lb.pools:
         out["pool"][p.name] = _oid(sc, "pool", p.name, ids)
         for mem in p.members:
@@ -306,6 +309,8 @@ def render(
         out += _frontend(scenario, li, pool, vip, loopback, plan, ids)
         if pool is not None:
             out += _backend(scenario, li, pool, loopback, plan, ids, active_standby, peers)
+        for l7_pool in l7.listener_l7_pools(li, pools):  # redirect pools of L7 policies
+            out += _backend(scenario, li, pools[l7_pool], loopback, plan, ids, active_standby, peers)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -334,6 +339,9 @@ def _frontend(
     out.append(f"    mode {PROTOCOL_MODE[li.protocol]}")
     if li.protocol == "PROMETHEUS":
         out.append("    http-request use-service prometheus-exporter if { path /metrics }")
+    out += l7.frontend_lines(  # L7 policies, in position order (docs/l7.md)
+        li, sc.pools_by_name(), lambda r: _oid(sc, "l7rule", r, ids), lambda p: backend_name(sc, p, li.name, ids)
+    )
     if pool is not None:
         out.append(f"    default_backend {backend_name(sc, pool.name, li.name, ids)}")
     out.append(f"    timeout client {li.timeout_client_data}")

@@ -77,6 +77,8 @@ class RunResult:
     #: autoscaling (only for scenarios with an ``autoscaling`` pool): decisions and pool sizes
     scaling: pd.DataFrame | None = None
     pool_size: pd.DataFrame | None = None
+    #: per L7 policy: requests matched, redirected, rejected, sent to a pool (l7.csv)
+    l7: pd.DataFrame | None = None
 
     @property
     def passed(self) -> bool:
@@ -110,6 +112,8 @@ class RunResult:
                 self.scaling.to_csv(tmp / "scaling.csv", index=False, lineterminator="\n")
             if self.pool_size is not None:
                 self.pool_size.to_csv(tmp / "pool_size.csv", index=False, lineterminator="\n")
+            if self.l7 is not None:
+                self.l7.to_csv(tmp / "l7.csv", index=False, lineterminator="\n")
             (tmp / "scenario.yaml").write_text(self.scenario_yaml, encoding="utf-8")
             if self.requests is not None:
                 self.requests.to_parquet(tmp / "requests.parquet", index=False)
@@ -140,6 +144,7 @@ class RunResult:
             stats=pd.read_csv(folder / "stats.csv") if (folder / "stats.csv").exists() else None,
             scaling=_optional_csv(folder / "scaling.csv", keep_default_na=False, na_values=[""]),
             pool_size=_optional_csv(folder / "pool_size.csv"),
+            l7=_optional_csv(folder / "l7.csv", keep_default_na=False),
         )
 
 
@@ -363,6 +368,7 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
             }
         )
     from lbsim.results import scaling as autoscaling
+    from lbsim.results.l7 import l7_frame
 
     scaling = pool_size = None
     scalers = autoscaling.scalers_of(raw)
@@ -388,6 +394,7 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
         latency=latency_frame(dp.latency.histogram()),
         scaling=scaling,
         pool_size=pool_size,
+        l7=l7_frame(raw),
     )
 
 

@@ -106,6 +106,9 @@ from lbsim.scenario.base import (
 from lbsim.scenario.base import (
     _Strict as _Strict,
 )
+from lbsim.scenario.l7 import L7Policy as L7Policy
+from lbsim.scenario.l7 import L7Rule as L7Rule
+from lbsim.scenario.l7 import RequestKind as RequestKind
 from lbsim.scenario.cloud import AMPHORA_ROLES as AMPHORA_ROLES
 from lbsim.scenario.cloud import AmphoraEvent as AmphoraEvent
 from lbsim.scenario.cloud import Clients as Clients
@@ -268,6 +271,7 @@ class Listener(_Strict):
     timeout_member_data: TimeoutMs = 50000
     timeout_tcp_inspect: TimeoutMs = 0
     default_tls_container_ref: str | None = None
+    l7policies: list[L7Policy] = Field(default_factory=list, description="L7 policies (HTTP/TERMINATED_HTTPS)")
 
 
 class Flavor(_Strict):
@@ -385,6 +389,9 @@ class TrafficSource(_Strict):
     clients: Clients = Field(default_factory=Clients)
     request_bytes: Annotated[int, Field(ge=0)] = Field(default=300, description="bytes in per request (stats)")
     response_bytes: Annotated[int, Field(ge=0)] = Field(default=3000, description="bytes out per response (stats)")
+    requests: list[RequestKind] = Field(
+        default_factory=list, description="lbsim: the request mix L7 rules see (default: GET / without Host)"
+    )
 
 
 class StochasticFailures(_Strict):

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lbsim.scenario import model as m
+from lbsim.scenario.l7 import check_l7
 
 PathT = tuple[str | int, ...]
 Found = tuple[PathT, str]
@@ -217,6 +218,8 @@ def _check_tree(lb: m.LoadBalancer, lpath: PathT, base_dir: Path | None) -> Iter
                     f"allowed pool protocols: {', '.join(allowed) or 'none'}"
                 ),
             )
+
+    yield from check_l7(lb.listeners, pools_by_name, lpath)
 
     for i, p in enumerate(lb.pools):
         here = (*lpath, "pools", i)

@@ -28,6 +28,7 @@ from lbsim.scenario import model as m
 from lbsim.sim.dataplane import HEALTHY, SLOW, Backend, DataPlane, Frontend, Server
 from lbsim.sim.distributions import make_sampler, stream
 from lbsim.sim.kernel import TwinEnvironment
+from lbsim.sim.l7 import frontend_router
 
 Heartbeat = dict[str, Any]
 
@@ -220,6 +221,9 @@ class Amphora:
                 fe = old or Frontend(li.name, 0, None, 0.0, 0.0)
                 fe.maxconn = limit if limit > -1 else 50000
                 fe.backend = fe_backend
+                fe.router, l7_pools = frontend_router(self.dp.l7, li.name, li.attrs.get("l7policies"), backends)
+                for l7_pool in l7_pools:
+                    rendered.backends[f"{l7_pool}:{li.name}"] = (l7_pool, li.name)
                 fe.timeout_connect = float(li.attrs.get("timeout_member_connect", 5000)) / 1000.0
                 fe.timeout_data = float(li.attrs.get("timeout_member_data", 50000)) / 1000.0
                 rendered.listeners[li.name] = fe

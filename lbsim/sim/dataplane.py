@@ -252,6 +252,7 @@ class Frontend:
         "name",
         "request_bytes",
         "response_bytes",
+        "router",
         "stot",
         "timeout_connect",
         "timeout_data",
@@ -278,6 +279,8 @@ class Frontend:
         self.request_bytes = 300
         self.response_bytes = 3000
         self.alive = True
+        #: L7 policies (:class:`lbsim.sim.l7.FrontendRouter`), None when none are rendered
+        self.router: Any = None
 
     @property
     def status(self) -> str:
@@ -325,6 +328,8 @@ class DataPlane:
         self.cpu_queue: deque[tuple[Frontend, float, Any, int]] = deque()
         self.max_connections = 0
         self.inflight = 0
+        #: the run's L7 state (:class:`lbsim.sim.l7.L7Context`), None without L7 policies
+        self.l7: Any = None
 
     # ------------------------------------------------------------------ topology
     def add_server(self, server: Server) -> None:
@@ -433,6 +438,13 @@ class DataPlane:
         """HAProxy picks a server in the listener's default backend and connects."""
         be = fe.backend
         now = self.env._now
+        if fe.router is not None:  # L7 policies: reject, redirect or switch backend
+            d = fe.router.decide(t0 >= self.warmup)
+            if d.kind == "pool":
+                be = fe.router.backends.get(d.pool)
+            elif d.kind != "default":
+                self.finish((t0, src, port, None, -1, now, fe, 0, False), -1, str(d.code))
+                return
         if be is None:
             self.finish((t0, src, port, None, -1, now, fe, 0, False), -1, OUT_503)
             return
@@ -548,6 +560,8 @@ class DataPlane:
             if counted:
                 be.balancer.release(local)
             current = fe.backend if fe.backend is not None else be
+            if fe.router is not None:  # an L7-routed request stays in its pool's backend
+                current = fe.router.backends.get(be.name, be)
             avoid = local if current is be else -1
             be = current
             local = be.balancer.pick(src, port, avoid)

@@ -1,0 +1,237 @@
+"""L7 routing in simulated time: the request mix of each listener and the per-policy counts.
+
+The data plane asks a frontend's :class:`FrontendRouter` where each request goes when
+the frontend has rendered L7 policies (HAProxy parses the request after accepting the
+connection, so the decision is made at dispatch, after the CPU and ``maxconn`` stages):
+
+* the request's kind is drawn from the listener's mix (``traffic[].requests``, weights)
+  from its own seeded stream, so runs are reproducible and adding L7 leaves every other
+  random stream untouched;
+* the decision for that kind comes from :class:`lbsim.haproxy.l7.Router` (computed once
+  per HAProxy reload);
+* REJECT answers 403 and the redirects answer their code at once, from HAProxy itself;
+  REDIRECT_TO_POOL hands the request to the policy's backend (a pool that is DOWN answers
+  503, as HAProxy does: an L7 policy never falls back to the default pool).
+
+:class:`L7Stats` counts, after warm-up, per listener and policy: requests matched,
+redirected, rejected and sent to a pool; ``(default)`` counts those that matched no policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lbsim.haproxy.l7 import Decision, Policy, Request, Router, Rule, rendered_policies
+from lbsim.scenario import model as m
+from lbsim.sim.distributions import BLOCK, stream
+
+#: the label of requests that matched no policy
+DEFAULT_POLICY = "(default)"
+#: the request a source without ``requests`` sends: ``GET /`` without a Host header
+PLAIN = Request()
+
+
+def request_of(kind: m.RequestKind) -> Request:
+    """The L7 view of one kind of request in a scenario's mix."""
+    return Request(
+        host=kind.host,
+        path=kind.path,
+        headers=dict(kind.headers),
+        cookies=dict(kind.cookies),
+        ssl_client_cert=kind.ssl_client_cert,
+        ssl_verify_result=kind.ssl_verify_result,
+        ssl_dn=dict(kind.ssl_dn),
+    )
+
+
+def policies_from_attrs(raw: Sequence[Mapping[str, Any]]) -> list[Policy]:
+    """:class:`Policy` objects from a listener's ``l7policies`` (scenario dicts, in list
+    order), with Octavia's positions: each is inserted at its ``position`` as if created
+    one after the other, then numbered 1..n."""
+    from lbsim.scenario.l7 import order_positions
+
+    order: list[str] = []
+    by_name: dict[str, Mapping[str, Any]] = {}
+    for p in raw:
+        name = str(p["name"])
+        by_name[name] = p
+        order = order_positions(order, name, int(p.get("position") or 2147483647))
+    out = []
+    for pos, name in enumerate(order, 1):
+        p = by_name[name]
+        rules = tuple(
+            Rule(
+                type=str(r["type"]),
+                compare_type=str(r["compare_type"]),
+                value=str(r["value"]),
+                key=r.get("key"),
+                invert=bool(r.get("invert", False)),
+                enabled=bool(r.get("admin_state_up", True)),
+                name=str(r.get("name") or f"{name}-rule{i}"),
+            )
+            for i, r in enumerate(p.get("rules") or [], 1)
+        )
+        out.append(
+            Policy(
+                name=name,
+                action=str(p["action"]),
+                position=pos,
+                rules=rules,
+                redirect_pool=p.get("redirect_pool"),
+                redirect_url=p.get("redirect_url"),
+                redirect_prefix=p.get("redirect_prefix"),
+                redirect_http_code=p.get("redirect_http_code"),
+                enabled=bool(p.get("admin_state_up", True)),
+            )
+        )
+    return out
+
+
+@dataclass
+class PolicyCounts:
+    """Requests one policy decided (after warm-up)."""
+
+    action: str
+    position: int
+    matched: int = 0
+    redirected: int = 0
+    rejected: int = 0
+    to_pool: int = 0
+
+
+@dataclass
+class L7Stats:
+    """Per listener and policy counts, kept across HAProxy reloads and failovers."""
+
+    counts: dict[tuple[str, str], PolicyCounts] = field(default_factory=dict)
+
+    def row(self, listener: str, policy: Policy | None) -> PolicyCounts:
+        """The counters of ``policy`` (None: the default backend) on ``listener``."""
+        key = (listener, DEFAULT_POLICY if policy is None else policy.name)
+        c = self.counts.get(key)
+        if c is None:
+            c = self.counts[key] = (
+                PolicyCounts("DEFAULT_POOL", 0) if policy is None else PolicyCounts(policy.action, policy.position)
+            )
+        elif policy is not None:
+            c.action, c.position = policy.action, policy.position
+        return c
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per (listener, policy), in listener then position order."""
+        out = []
+        for (li, name), c in sorted(self.counts.items(), key=lambda kv: (kv[0][0], kv[1].position or 2**31)):
+            out.append(
+                {
+                    "listener": li,
+                    "policy": name,
+                    "position": c.position or "",
+                    "action": c.action,
+                    "matched": c.matched,
+                    "redirected": c.redirected,
+                    "rejected": c.rejected,
+                    "to_pool": c.to_pool,
+                }
+            )
+        return out
+
+
+class RequestMix:
+    """A listener's request kinds and the seeded draw of the next one."""
+
+    def __init__(self, kinds: Sequence[Request], weights: Sequence[float], rng: np.random.Generator):
+        self.kinds = list(kinds)
+        w = np.asarray(weights, dtype=float)
+        self._p = w / w.sum()
+        self._rng = rng
+        self._buf: list[int] = []
+        self._pos = 0
+
+    def next(self) -> int:
+        """Index of the next request's kind."""
+        if len(self.kinds) == 1:
+            return 0
+        if self._pos >= len(self._buf):
+            self._buf = self._rng.choice(len(self.kinds), size=BLOCK, p=self._p).tolist()
+            self._pos = 0
+        k = self._buf[self._pos]
+        self._pos += 1
+        return int(k)
+
+
+class L7Context:
+    """The run's L7 state: request mixes by listener, and the statistics."""
+
+    def __init__(self, scenario: m.Scenario, seed: int):
+        self.stats = L7Stats()
+        self.mixes: dict[str, RequestMix] = {}
+        for src in scenario.traffic:
+            if src.listener in self.mixes or not src.requests:
+                continue
+            self.mixes[src.listener] = RequestMix(
+                [request_of(k) for k in src.requests],
+                [k.weight for k in src.requests],
+                stream(seed, f"l7:{src.listener}"),
+            )
+
+    def router(self, listener: str, policies: Sequence[Policy], backends: Mapping[str, Any]) -> FrontendRouter | None:
+        """The router for a listener's frontend after a render; None without policies."""
+        if not policies:
+            return None
+        mix = self.mixes.get(listener)
+        return FrontendRouter(listener, policies, mix, backends, self.stats)
+
+
+class FrontendRouter:
+    """One frontend's L7 routing: decision per request kind, backends by pool name."""
+
+    __slots__ = ("backends", "listener", "mix", "router", "stats")
+
+    def __init__(
+        self,
+        listener: str,
+        policies: Sequence[Policy],
+        mix: RequestMix | None,
+        backends: Mapping[str, Any],
+        stats: L7Stats,
+    ):
+        self.listener = listener
+        self.mix = mix
+        self.router = Router(policies, mix.kinds if mix is not None else [PLAIN])
+        self.backends = backends
+        self.stats = stats
+
+    def decide(self, counted: bool) -> Decision:
+        """The decision for the next request; counted in the statistics when ``counted``."""
+        d = self.router.decide(self.mix.next() if self.mix is not None else 0)
+        if counted:
+            policy = next((p for p in self.router.policies if p.name == d.policy), None)
+            c = self.stats.row(self.listener, policy)
+            c.matched += 1
+            if d.kind == "reject":
+                c.rejected += 1
+            elif d.kind == "redirect":
+                c.redirected += 1
+            else:
+                c.to_pool += 1
+        return d
+
+
+def frontend_router(
+    ctx: L7Context | None, listener: str, raw: Any, backends: Mapping[str, Any]
+) -> tuple[FrontendRouter | None, list[str]]:
+    """The router of a listener's frontend after an HAProxy (re)load, and the pools its
+    policies add to the listener (they get a ``<pool>:<listener>`` backend).
+
+    ``raw`` is the listener's ``l7policies`` (dicts); ``backends`` the enabled pools'
+    backends by pool name (a REDIRECT_TO_POOL to any other pool is not rendered).
+    """
+    if ctx is None or not raw:
+        return None, []
+    policies = rendered_policies(policies_from_attrs(raw), pool_enabled=lambda p: p in backends)
+    pools = sorted({p.redirect_pool for p in policies if p.redirect_pool is not None})
+    return ctx.router(listener, policies, backends), pools
