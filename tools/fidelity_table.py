@@ -14,6 +14,10 @@ as a Markdown table, printed on stdout, and with ``--write FILE`` puts it betwee
 ``<!-- fidelity-table:start -->`` and ``<!-- fidelity-table:end -->`` lines of FILE
 (nothing else in the file changes; the markers must exist).
 
+Rows marked ``detail`` (one per generated case, see ``test_haproxy_generated.py`` and
+``test_haproxy_health_generated.py``) are left out of the table, which shows the generated
+suites' summary rows with their counts instead; a line below the table counts them.
+
 Other uses: ``--from-json FILE`` renders an existing JSON-lines file without running
 anything; ``--json FILE`` keeps the measured rows; arguments after ``--`` go to pytest
 (e.g. ``-- -k health``). The exit status is pytest's (0 when every case agreed or is a
@@ -77,6 +81,8 @@ def render_table(rows: list[dict[str, Any]], haproxy: str = "", when: str = "") 
         lines.append("")
     lines.append("| " + " | ".join(COLUMNS) + " |")
     lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
+    detail = [r for r in rows if r.get("detail")]
+    rows = [r for r in rows if not r.get("detail")]
     for r in rows:
         case = f"**{r.get('case', '')}** {r.get('title', '')}".strip()
         if r.get("faults"):
@@ -87,6 +93,12 @@ def render_table(rows: list[dict[str, Any]], haproxy: str = "", when: str = "") 
     agreed = sum(1 for r in rows if r.get("ok"))
     lines.append("")
     lines.append(f"{agreed} of {len(rows)} comparisons agree within tolerance.")
+    if detail:
+        ok = sum(1 for r in detail if r.get("ok"))
+        lines.append(
+            f"The generated suites' rows above summarise {len(detail)} per-case comparisons "
+            f"({ok} agree; `--json FILE` keeps them all)."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -215,6 +215,7 @@ def test_generated_timing_matches_haproxy(outcomes: dict[str, Outcome], key: str
         worst=worst,
         tolerance=f"same states, |Δt| ≤ {TOLERANCE} s",
         ok=same and worst <= TOLERANCE,
+        detail=True,
     )
     assert same, f"states differ\n  HAProxy: {_fmt(hap)}\n  twin:    {_fmt(sim)}"
     assert "DOWN" in [s for _, s in hap] and [s for _, s in hap][-1] == "UP"  # the case did its job
