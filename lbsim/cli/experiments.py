@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lbsim.cli.console import err_console, out_console
 from lbsim.cli.main import positive_int
 from lbsim.scenario.loader import ScenarioError, load_scenario
 
@@ -31,13 +32,13 @@ EXIT_OK, EXIT_GOAL, EXIT_INVALID = 0, 1, 2
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return err_console()
 
 
 def _out() -> Console:
-    console = Console(highlight=False)
+    console = out_console()
     if not console.is_terminal:  # a pipe or file: do not squeeze tables into 80 columns
-        console = Console(highlight=False, width=200)
+        console = out_console(width=200)
     return console
 
 

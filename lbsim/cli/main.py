@@ -34,20 +34,28 @@ from rich.markup import escape
 from rich.table import Table
 
 from lbsim._version import __version__
+from lbsim.cli.console import cell, err_console, error_line, out_console, warning_line
 from lbsim.results import junit
-from lbsim.scenario.loader import ScenarioError, json_schema, load_scenario
+from lbsim.scenario.loader import (
+    MAX_FILE_BYTES,
+    ScenarioError,
+    json_schema,
+    load_scenario,
+    read_text_file,
+    scenario_warnings,
+)
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
 
 
 def _err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return err_console()
 
 
 def _print_problems(err: ScenarioError) -> None:
     console = _err_console()
     for p in err.problems:
-        console.print(f"[bold red]error[/]: {p}", markup=True)
+        console.print(error_line(p))
     n = len(err.problems)
     console.print(f"{n} problem{'s' if n != 1 else ''} found; nothing was run.")
 
@@ -63,10 +71,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
             status = EXIT_INVALID
             continue
         print(
-            f"{path}: ok ({sc.name}: {len(sc.loadbalancer.pools)} pools, "
-            f"{len(sc.events)} events, {len(sc.expect)} expectations)"
+            f"{path}: ok ({sc.name}: {plural(len(sc.loadbalancer.pools), 'pool')}, "
+            f"{plural(len(sc.events), 'event')}, {plural(len(sc.expect), 'expectation')})"
         )
+        _print_warnings([str(w) for w in scenario_warnings(sc, _text_of(path), path)])
     return status
+
+
+def plural(n: int, word: str) -> str:
+    """``1 pool``, ``2 pools``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _text_of(path: str) -> str | None:
+    """The scenario file's text (already read once by the loader), for warning lines."""
+    try:
+        return read_text_file(Path(path), MAX_FILE_BYTES)
+    except ScenarioError:
+        return None
+
+
+def _print_warnings(lines: list[str]) -> None:
+    console = err_console()
+    for line in lines:
+        console.print(warning_line(line))
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -86,48 +114,62 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.seed is not None:
         sc = sc.model_copy(update={"seed": args.seed})
+    base_dir = Path(args.scenario).resolve().parent
+    if args.log_requests:  # one row per request in memory: may not fit where the run does
+        from lbsim.scenario.cost import check_cost
+        from lbsim.scenario.errors import Problem, format_path
+
+        over = check_cost(sc, base_dir, log_requests=True)
+        if over:
+            path, msg = over[0]
+            where = f"{format_path(path)} (with --log-requests)"
+            _print_problems(ScenarioError([Problem(args.scenario, None, where, msg)]))
+            return EXIT_INVALID
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-{stamp}"
     console = _err_console()
     problem = _unwritable(out)
     if problem is not None:
-        console.print(f"[bold red]error[/]: --out {out}: {problem}; nothing was run.", markup=True)
+        console.print(error_line(f"--out {out}: {problem}; nothing was run."))
         return EXIT_INVALID
+    text = _text_of(args.scenario) or ""
+    _print_warnings([str(w) for w in scenario_warnings(sc, text, args.scenario)])
     show_progress = console.is_terminal and not args.quiet
+    if not args.quiet:
+        _announce_cost(console, sc, base_dir, show_progress)
     t_start = time.perf_counter()
     if show_progress:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         with Progress(
             TextColumn("[bold]simulating[/] {task.description}"),
             BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
             TimeRemainingColumn(),
             console=console,
             transient=True,
         ) as bar:
-            task = bar.add_task(sc.name, total=1.0)
+            task = bar.add_task(cell(sc.name), total=1.0)
             result = run_scenario(
                 sc,
-                base_dir=Path(args.scenario).resolve().parent,
+                base_dir=base_dir,
                 log_requests=args.log_requests,
                 progress=lambda f: bar.update(task, completed=f),
-                scenario_yaml=Path(args.scenario).read_text(encoding="utf-8"),
+                scenario_yaml=text,
             )
     else:
-        result = run_scenario(
-            sc,
-            base_dir=Path(args.scenario).resolve().parent,
-            log_requests=args.log_requests,
-            scenario_yaml=Path(args.scenario).read_text(encoding="utf-8"),
-        )
+        result = run_scenario(sc, base_dir=base_dir, log_requests=args.log_requests, scenario_yaml=text)
     wall = time.perf_counter() - t_start
     try:
         result.save(out)
     except OSError as exc:
-        console.print(f"[bold red]error[/]: could not write {out}: {exc.strerror or exc}", markup=True)
+        console.print(error_line(f"could not write {out}: {exc.strerror or exc}"))
         return EXIT_INVALID
-    _print_summary(result.summary, out, wall)
+    _print_summary(result.summary, out, wall, result.api_calls)
+    n_pre = len(scenario_warnings(sc))  # printed above; the rest come from the run itself
+    _print_warnings(list(result.summary.get("warnings", []))[n_pre:])
     if not result.passed:
         _print_expectations(result.expectations)
         return EXIT_EXPECT
@@ -150,16 +192,32 @@ def _unwritable(out: Path) -> str | None:
     return None
 
 
+#: a run estimated to take longer than this (wall seconds) is announced before it starts
+LONG_RUN = 30.0
+
+
+def _announce_cost(console: Console, sc: Any, base_dir: Path, bar: bool) -> None:
+    """Say how long a long run will take, before it starts (the bar then shows the ETA)."""
+    from lbsim.scenario.cost import describe_time, estimate
+
+    est = estimate(sc, base_dir)
+    if est.seconds >= LONG_RUN:
+        what = "a progress bar shows the time left" if bar else "run in a terminal for a progress bar"
+        console.print(
+            f"this run is long: about {est.units:,.0f} simulation steps, roughly {describe_time(est.seconds)} ({what})"
+        )
+
+
 def _fmt_s(x: Any) -> str:
     if x is None:
         return "-"
     return f"{x * 1000:.1f} ms"
 
 
-def _print_summary(s: dict[str, Any], out: Path, wall: float) -> None:
-    console = Console(highlight=False)
+def _print_summary(s: dict[str, Any], out: Path, wall: float, api: Any = None) -> None:
+    console = out_console()
     t = Table(
-        title=f"lbsim {s['scenario']} (seed {s['seed']}, "
+        title=f"lbsim {cell(s['scenario'])} (seed {s['seed']}, "
         f"{s['duration']:g} s simulated in {wall:.1f} s)"
     )
     t.add_column("metric")
@@ -174,24 +232,31 @@ def _print_summary(s: dict[str, Any], out: Path, wall: float) -> None:
     lat = s["latency"]
     t.add_row("latency mean / p50", f"{_fmt_s(lat['mean'])} / {_fmt_s(lat['p50'])}")
     t.add_row("latency p95 / p99", f"{_fmt_s(lat['p95'])} / {_fmt_s(lat['p99'])}")
+    if api is not None and len(api):
+        codes = api["code"].astype(int)
+        refused = codes[codes >= 400].value_counts().sort_index()
+        detail = ", ".join(f"{code}: {n}" for code, n in refused.items())
+        accepted = f"{len(api) - int(refused.sum()):,} accepted"
+        note = f"{accepted}; refused {detail}" if detail else accepted
+        t.add_row("API calls", f"{len(api):,} ({note})")
     console.print(t)
-    console.print(f"results: {out}")
+    console.print(f"results: {cell(out)}")
 
 
 def _print_expectations(df: Any) -> None:
-    console = Console(highlight=False)
+    console = out_console()
     t = Table(title="expectations", show_lines=False)
     for col in ("time", "object_type", "name", "field", "expected", "found", "result"):
         t.add_column(col)
     for r in df.itertuples(index=False):
         style = "green" if r.result == "pass" else "bold red"
         t.add_row(
-            str(r.time),
-            r.object_type,
-            r.name,
-            r.field,
-            r.expected,
-            str(r.found),
+            cell(r.time),
+            cell(r.object_type),
+            cell(r.name),
+            cell(r.field),
+            cell(r.expected),
+            cell(r.found),
             f"[{style}]{r.result}[/]",
         )
     console.print(t)
@@ -366,7 +431,7 @@ def _junit_cases(results: list[ScenarioCheck]) -> list[junit.Case]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Run scenario files as a regression suite."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = out_console(soft_wrap=True)
     files, missing = collect_scenarios(args.paths)
     results: list[ScenarioCheck] = [
         ScenarioCheck(m, Path(m).name or m, "invalid", problems=[f"{m}: no such file or folder"])
@@ -426,7 +491,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         tree = status_tree_from_folder(Path(args.result_dir), args.at)
     except ResultFolderError as err:
-        _err_console().print(f"[bold red]error[/]: {escape(str(err))}")
+        _err_console().print(error_line(err))
         return EXIT_INVALID
     if args.osc:
         # python-octaviaclient's `status show` prints the value of "statuses" with

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from lbsim.figures.scaling import figure_from_folder
+from lbsim.results.manifest import ResultFolderError, read_json_object, read_table, verify
 
 # --------------------------------------------------------------------------------------
 # Command line: ``python -m lbsim.cli.scaling RESULT_DIR`` (or ``lbsim scaling`` when wired)
@@ -34,22 +35,33 @@ def cmd_scaling(args: argparse.Namespace) -> int:
     import json
 
     folder = Path(args.result_dir)
-    path = folder / "scaling.csv"
-    if not path.is_file():
-        print(f"{folder}: no scaling.csv (not a result folder of a scenario with autoscaling)", file=sys.stderr)
+    try:
+        verify(folder)
+        if not (folder / "scaling.csv").is_file():
+            raise ResultFolderError(
+                f"{folder}: no scaling.csv (not a result folder of a scenario with autoscaling)"
+            )
+        columns = ["time", "pool", "action", "from", "to", "reason", "outcome"]
+        df = read_table(folder, "scaling.csv", columns, ["time"], keep_default_na=False)
+        summary = read_json_object(folder, "summary.json")
+    except ResultFolderError as err:
+        print(f"lbsim scaling: {err}", file=sys.stderr)
         return 2
-    df = pd.read_csv(path, keep_default_na=False)
     decisions = df[df["action"].isin(["scale_out", "scale_in", "hold"])]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 90):
-        print(decisions[["time", "pool", "action", "from", "to", "reason", "outcome"]].to_string(index=False))
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        print(decisions[columns].rename(columns={"time": "time (s)"}).to_string(index=False))
     for key in ("autoscaling", "slo"):
         if key in summary:
             print(f"{key}: {json.dumps(summary[key], indent=2)}")
     if args.figure:
         from lbsim.figures.plots import save_png
 
-        save_png(figure_from_folder(folder, args.pool), Path(args.figure))
+        try:
+            fig = figure_from_folder(folder, args.pool)
+        except (ResultFolderError, FileNotFoundError) as err:
+            print(f"lbsim scaling: {err}", file=sys.stderr)
+            return 2
+        save_png(fig, Path(args.figure))
         print(f"figure: {args.figure}")
     return 0
 

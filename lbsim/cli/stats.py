@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ import pandas as pd
 
 from lbsim.cli.main import seconds
 from lbsim.octavia.timeline import Timeline
+from lbsim.results.folder import TRANSITION_COLUMNS
+from lbsim.results.manifest import ResultFolderError, read_duration, read_json_object, read_table, verify
 
 FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
 
@@ -44,23 +45,26 @@ def stats_at(stats: pd.DataFrame, timeline: Timeline, at: float, listener: str |
 def cmd_stats(args: argparse.Namespace) -> int:
     """``lbsim stats RESULT_DIR [--at T] [--listener NAME] [--json]``."""
     folder = Path(args.result_dir)
-    needed = [folder / "stats.csv", folder / "transitions.csv", folder / "summary.json"]
-    missing = [p.name for p in needed if not p.is_file()]
-    if missing:
-        print(f"lbsim stats: {folder}: not a complete result folder (missing {', '.join(missing)})", file=sys.stderr)
+    try:
+        verify(folder, ["stats.csv", "transitions.csv", "summary.json"])
+        needed = [folder / "stats.csv", folder / "transitions.csv", folder / "summary.json"]
+        missing = [p.name for p in needed if not p.is_file()]
+        if missing:
+            raise ResultFolderError(f"{folder}: not a complete result folder (missing {', '.join(missing)})")
+        duration = read_duration(folder, read_json_object(folder, "summary.json"))
+        at = duration if args.at is None else args.at
+        if not 0 <= at <= duration:
+            raise ResultFolderError(f"--at {at:g} is outside the run: pick a time between 0 and {duration:g} s")
+        stats = read_table(folder, "stats.csv", ["time", "listener", "amphora", *FIELDS], ["time", *FIELDS])
+        stats["listener"] = stats["listener"].astype(str)
+        if args.listener is not None and args.listener not in set(stats["listener"]):
+            known = ", ".join(sorted(set(stats["listener"]))) or "none"
+            raise ResultFolderError(f"no listener named {args.listener!r} (listeners: {known})")
+        transitions = read_table(folder, "transitions.csv", TRANSITION_COLUMNS, ["time"], keep_default_na=False)
+    except ResultFolderError as err:
+        print(f"lbsim stats: {err}", file=sys.stderr)
         return 2
-    summary = json.loads((folder / "summary.json").read_text())
-    duration = float(summary.get("duration", math.inf))
-    at = duration if args.at is None else args.at
-    if not 0 <= at <= duration:
-        print(f"lbsim stats: --at {at:g} is outside the run: pick a time between 0 and {duration:g} s", file=sys.stderr)
-        return 2
-    stats = pd.read_csv(folder / "stats.csv")
-    if args.listener is not None and args.listener not in set(stats["listener"]):
-        known = ", ".join(sorted(set(stats["listener"]))) or "none"
-        print(f"lbsim stats: no listener named {args.listener!r} (listeners: {known})", file=sys.stderr)
-        return 2
-    timeline = Timeline.from_frame(pd.read_csv(folder / "transitions.csv", keep_default_na=False))
+    timeline = Timeline.from_frame(transitions)
     result = stats_at(stats, timeline, at, args.listener)
     if args.json:
         print(json.dumps({"stats": result}, indent=2))

@@ -268,7 +268,7 @@ def rich_progress(description: str, enabled: bool = True) -> Iterator[ProgressCa
         TimeElapsedColumn(),
         TextColumn("left"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=Console(stderr=True, emoji=False, highlight=False),
         transient=True,
     ) as bar:
         task = bar.add_task(description, total=None)

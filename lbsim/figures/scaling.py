@@ -129,18 +129,25 @@ def _binned(timeseries: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def figure_from_folder(folder: Path, pool: str | None = None) -> Figure:
-    """:func:`scaling_figure` of a result folder (needs ``pool_size.csv`` and ``timeseries.csv``)."""
-    import json
+    """:func:`scaling_figure` of a result folder (needs ``pool_size.csv`` and ``timeseries.csv``).
+
+    Raises :class:`~lbsim.results.manifest.ResultFolderError` for a damaged folder."""
+    from lbsim.results.manifest import read_json_object, read_table, verify
 
     folder = Path(folder)
     ps_path = folder / "pool_size.csv"
     if not ps_path.is_file():
         raise FileNotFoundError(f"{folder}: no pool_size.csv (the scenario has no autoscaling pool)")
-    pool_size = pd.read_csv(ps_path)
-    timeseries = pd.read_csv(folder / "timeseries.csv")
+    verify(folder, ["pool_size.csv", "timeseries.csv", "scaling.csv", "summary.json"])
+    pool_size = read_table(folder, "pool_size.csv", ["time", "pool"], ["time"])
+    timeseries = read_table(folder, "timeseries.csv", ["second", "ok", "errors", "mean_latency"], ["second"])
     sp = folder / "scaling.csv"
-    scaling = pd.read_csv(sp, keep_default_na=False, na_values=[""]) if sp.is_file() else None
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    scaling = (
+        read_table(folder, "scaling.csv", ["time", "action"], ["time"], keep_default_na=False, na_values=[""])
+        if sp.is_file()
+        else None
+    )
+    summary = read_json_object(folder, "summary.json")
     slo = None
     if pool is None and len(pool_size):
         pool = str(pool_size["pool"].iloc[0])

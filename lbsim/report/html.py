@@ -29,6 +29,8 @@ from matplotlib.figure import Figure
 
 from lbsim._version import __version__
 from lbsim.figures import plots
+from lbsim.results.folder import TRANSITION_COLUMNS
+from lbsim.results.manifest import ResultFolderError, read_duration, read_json_object, read_table, verify
 from lbsim.scenario import model as m
 from lbsim.sim.metrics import NBINS
 
@@ -63,7 +65,10 @@ def folder_kind(folder: Path) -> str:
     if not folder.is_dir():
         raise ReportError(f"{folder}: no such folder")
     if (folder / "experiment.json").is_file():
-        kind = json.loads((folder / "experiment.json").read_text(encoding="utf-8")).get("kind", "sweep")
+        try:
+            kind = read_json_object(folder, "experiment.json").get("kind", "sweep")
+        except ResultFolderError as err:
+            raise ReportError(str(err)) from None
         return str(kind)
     if (folder / "summary.json").is_file():
         return "run"
@@ -147,33 +152,53 @@ class RunFolder:
     def read(cls, folder: Path) -> RunFolder:
         """Read a folder written by ``lbsim run`` / :meth:`RunResult.save`."""
         folder = Path(folder)
+        try:
+            return cls._read(folder)
+        except ResultFolderError as err:
+            raise ReportError(str(err)) from None
+
+    @classmethod
+    def _read(cls, folder: Path) -> RunFolder:
+        verify(folder)
         needed = ("summary.json", "transitions.csv", "members.csv", "status.json", "timeseries.csv")
         for name in needed:
             if not (folder / name).is_file():
                 raise ReportError(f"{folder}: not a complete result folder ({name} is missing)")
 
-        def csv(name: str, **kw: Any) -> pd.DataFrame:
-            p = folder / name
-            return pd.read_csv(p, **kw) if p.is_file() else pd.DataFrame()
+        def csv(name: str, columns: Sequence[str], numeric: Sequence[str] = (), **kw: Any) -> pd.DataFrame:
+            if not (folder / name).is_file():
+                return pd.DataFrame(columns=list(columns))
+            return read_table(folder, name, columns, numeric, **kw)
 
         scenario = None
         sp = folder / "scenario.yaml"
-        if sp.is_file() and sp.read_text(encoding="utf-8").strip():
+        try:
+            text = sp.read_text(encoding="utf-8") if sp.is_file() else ""
+        except UnicodeDecodeError:
+            text = ""
+        if text.strip():
             try:
-                scenario = m.Scenario.model_validate(yaml.safe_load(sp.read_text(encoding="utf-8")))
+                scenario = m.Scenario.model_validate(yaml.safe_load(text))
             except Exception:  # a scenario from another version: report without it
                 scenario = None
+        summary = read_json_object(folder, "summary.json")
+        read_duration(folder, summary)
+        for key in ("requests", "ok"):
+            if not isinstance(summary.get(key), int):
+                raise ReportError(f"{folder}: summary.json: {key} should be a whole number, got {summary.get(key)!r}")
+        if not isinstance(summary.get("latency"), dict) or not isinstance(summary.get("errors"), dict):
+            raise ReportError(f"{folder}: summary.json lacks its latency or errors block")
         return cls(
             folder,
-            json.loads((folder / "summary.json").read_text(encoding="utf-8")),
-            csv("transitions.csv", keep_default_na=False),
-            csv("members.csv"),
-            csv("incidents.csv"),
-            csv("expectations.csv", keep_default_na=False),
-            csv("timeseries.csv"),
-            json.loads((folder / "status.json").read_text(encoding="utf-8")),
+            summary,
+            csv("transitions.csv", TRANSITION_COLUMNS, ["time"], keep_default_na=False),
+            csv("members.csv", ["name", "requests", "ok", "errors"], ["requests", "ok", "errors"]),
+            csv("incidents.csv", ["kind", "target", "fault_time"], ["fault_time"]),
+            csv("expectations.csv", ["expected", "found", "result"], keep_default_na=False),
+            csv("timeseries.csv", ["second", "ok", "errors", "mean_latency"], ["second", "ok", "errors"]),
+            read_json_object(folder, "status.json"),
             scenario,
-            csv("latency.csv") if (folder / "latency.csv").is_file() else None,
+            csv("latency.csv", ["bin", "count"], ["bin", "count"]) if (folder / "latency.csv").is_file() else None,
         )
 
 
@@ -246,7 +271,10 @@ def _scaling_table(folder: Path) -> str:
     path = folder / "scaling.csv"
     if not path.is_file():
         return ""
-    df = pd.read_csv(path, keep_default_na=False)
+    try:
+        df = read_table(folder, "scaling.csv", ["action"], keep_default_na=False)
+    except ResultFolderError as err:
+        raise ReportError(str(err)) from None
     if "action" in df:
         df = df[df["action"].isin(["scale_out", "scale_in"])]
     return _table(df.head(200)) if len(df) else "<p class='none'>No scaling action.</p>"

@@ -22,6 +22,16 @@ import pandas as pd
 
 from lbsim.octavia.timeline import Timeline
 from lbsim.results import expectations as ex
+from lbsim.results.atomic import clean_stale, swap_into_place, temp_prefix, umask
+from lbsim.results.manifest import (
+    ResultFolderError,
+    read_duration,
+    read_json_object,
+    read_table,
+    verify,
+    write_manifest,
+)
+from lbsim.results.warnings import run_warnings
 from lbsim.scenario import model as m
 from lbsim.scenario.ids import object_id
 from lbsim.sim.engine import RawRun
@@ -91,39 +101,52 @@ class RunResult:
         return Timeline.from_frame(self.transitions)
 
     def save(self, out: Path) -> Path:
-        """Write the result folder atomically; returns its path."""
+        """Write the result folder atomically; returns its path.
+
+        Everything is written to a hidden temporary folder beside ``out`` and recorded
+        in ``manifest.json``; only then does it take ``out``'s place: an existing folder
+        is swapped out in one step (``renameat2(RENAME_EXCHANGE)`` on Linux, else two
+        renames) and removed afterwards, so a kill at any moment leaves either the old
+        complete folder or the new one at ``out``. Temporary folders of earlier saves
+        whose process is gone are cleaned up. Folders get the usual permissions
+        (0777 less the umask), not mkdtemp's 0700.
+        """
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        clean_stale(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(out)}{os.getpid()}-", dir=out.parent))
         try:
-            _write_json(tmp / "summary.json", self.summary)
-            self.members.to_csv(tmp / "members.csv", index=False, lineterminator="\n")
-            self.transitions.to_csv(tmp / "transitions.csv", index=False, lineterminator="\n")
-            self.expectations.to_csv(tmp / "expectations.csv", index=False, lineterminator="\n")
-            _write_json(tmp / "status.json", self.status)
-            self.incidents.to_csv(tmp / "incidents.csv", index=False, lineterminator="\n")
-            self.timeseries.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
-            self.api_calls.to_csv(tmp / "api.csv", index=False, lineterminator="\n")
-            if self.stats is not None:
-                self.stats.to_csv(tmp / "stats.csv", index=False, lineterminator="\n")
-            if self.latency is not None:
-                self.latency.to_csv(tmp / "latency.csv", index=False, lineterminator="\n")
-            if self.scaling is not None:
-                self.scaling.to_csv(tmp / "scaling.csv", index=False, lineterminator="\n")
-            if self.pool_size is not None:
-                self.pool_size.to_csv(tmp / "pool_size.csv", index=False, lineterminator="\n")
-            if self.l7 is not None:
-                self.l7.to_csv(tmp / "l7.csv", index=False, lineterminator="\n")
-            (tmp / "scenario.yaml").write_text(self.scenario_yaml, encoding="utf-8")
-            if self.requests is not None:
-                self.requests.to_parquet(tmp / "requests.parquet", index=False)
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
+            os.chmod(tmp, 0o777 & ~umask())
+            self._write_files(tmp)
+            write_manifest(tmp)
+            swap_into_place(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return out
+
+    def _write_files(self, tmp: Path) -> None:
+        _write_json(tmp / "summary.json", self.summary)
+        self.members.to_csv(tmp / "members.csv", index=False, lineterminator="\n")
+        self.transitions.to_csv(tmp / "transitions.csv", index=False, lineterminator="\n")
+        self.expectations.to_csv(tmp / "expectations.csv", index=False, lineterminator="\n")
+        _write_json(tmp / "status.json", self.status)
+        self.incidents.to_csv(tmp / "incidents.csv", index=False, lineterminator="\n")
+        self.timeseries.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
+        self.api_calls.to_csv(tmp / "api.csv", index=False, lineterminator="\n")
+        if self.stats is not None:
+            self.stats.to_csv(tmp / "stats.csv", index=False, lineterminator="\n")
+        if self.latency is not None:
+            self.latency.to_csv(tmp / "latency.csv", index=False, lineterminator="\n")
+        if self.scaling is not None:
+            self.scaling.to_csv(tmp / "scaling.csv", index=False, lineterminator="\n")
+        if self.pool_size is not None:
+            self.pool_size.to_csv(tmp / "pool_size.csv", index=False, lineterminator="\n")
+        if self.l7 is not None:
+            self.l7.to_csv(tmp / "l7.csv", index=False, lineterminator="\n")
+        (tmp / "scenario.yaml").write_text(self.scenario_yaml, encoding="utf-8")
+        if self.requests is not None:
+            self.requests.to_parquet(tmp / "requests.parquet", index=False)
 
     @classmethod
     def load(cls, folder: Path) -> RunResult:
@@ -306,6 +329,7 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
         "warmup": sc.warmup,
         "seed": raw.seed,
         "lbsim_version": raw.lbsim_version,
+        "warnings": run_warnings(raw),
     }
     # members: one row per member name (a member may have had several servers over failovers)
     by_name: dict[str, list[int]] = {}
@@ -526,6 +550,7 @@ def incident_frame(raw: RawRun) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=INCIDENT_COLUMNS)
 
 
+TRANSITION_COLUMNS = ["time", "object_type", "name", "field", "old", "new"]
 STATS_COLUMNS = [
     "time",
     "listener",
@@ -541,10 +566,6 @@ STATS_COLUMNS = [
 # --------------------------------------------------------------------------------------
 # Status trees from a result folder (``lbsim status``)
 # --------------------------------------------------------------------------------------
-
-
-class ResultFolderError(ValueError):
-    """A result folder is missing, incomplete, or asked about a time outside its run."""
 
 
 def _api_body(ev: m.ApiEvent) -> dict[str, Any]:
@@ -642,12 +663,15 @@ def status_tree_from_folder(folder: Path, at: float | None = None) -> dict[str, 
     import yaml
 
     folder = Path(folder)
-    if not folder.is_dir():
-        raise ResultFolderError(f"{folder}: no such result folder")
-    for needed in ("transitions.csv", "scenario.yaml", "summary.json"):
-        if not (folder / needed).is_file():
-            raise ResultFolderError(f"{folder}: not a complete result folder ({needed} is missing)")
-    text = (folder / "scenario.yaml").read_text(encoding="utf-8")
+    needed = ["transitions.csv", "scenario.yaml", "summary.json", "api.csv", "scaling.csv"]
+    verify(folder, needed)
+    for name in needed[:3]:
+        if not (folder / name).is_file():
+            raise ResultFolderError(f"{folder}: not a complete result folder ({name} is missing)")
+    try:
+        text = (folder / "scenario.yaml").read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ResultFolderError(f"{folder}: scenario.yaml is not UTF-8 text") from None
     if not text.strip():
         raise ResultFolderError(
             f"{folder}: scenario.yaml is empty (the run was saved without its scenario), "
@@ -657,19 +681,28 @@ def status_tree_from_folder(folder: Path, at: float | None = None) -> dict[str, 
         scenario = m.Scenario.model_validate(yaml.safe_load(text))
     except Exception as exc:  # a hand-edited or foreign file: say so instead of a traceback
         raise ResultFolderError(f"{folder}: scenario.yaml is not a valid scenario: {exc}") from None
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    duration = float(summary.get("duration", scenario.duration))
+    duration = read_duration(folder, read_json_object(folder, "summary.json"))
     if at is None:
         at = duration
     elif not (0.0 <= at <= duration) or math.isnan(at):
         raise ResultFolderError(f"--at {at:g} is outside the run: pick a time between 0 and {duration:g} s")
-    transitions = pd.read_csv(folder / "transitions.csv", keep_default_na=False)
-    api_path = folder / "api.csv"
-    api = pd.read_csv(api_path, keep_default_na=False) if api_path.is_file() else None
+    transitions = read_table(
+        folder, "transitions.csv", TRANSITION_COLUMNS, numeric=["time"], keep_default_na=False, dtype=str
+    )
+    transitions["time"] = transitions["time"].astype(float)
+    api = None
+    if (folder / "api.csv").is_file():
+        api = read_table(
+            folder,
+            "api.csv",
+            ["time", "op", "object_type", "name", "code"],
+            numeric=["time", "code"],
+            keep_default_na=False,
+        )
     catalogue = catalogue_from_events(scenario, api, at)
-    scaling_path = folder / "scaling.csv"
-    if scaling_path.is_file():
-        _add_scaler_members(catalogue, pd.read_csv(scaling_path, keep_default_na=False), at)
+    if (folder / "scaling.csv").is_file():
+        scaling = read_table(folder, "scaling.csv", ["time", "action"], numeric=["time"], keep_default_na=False)
+        _add_scaler_members(catalogue, scaling, at)
     timeline = Timeline.from_frame(transitions)
     return status_tree(scenario.name, scenario.loadbalancer.name, timeline, at, catalogue)
 

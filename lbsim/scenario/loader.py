@@ -7,6 +7,9 @@ expected, so that a user can fix a file without reading a traceback.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from lbsim.scenario import model
+from lbsim.scenario.cost import check_cost
 from lbsim.scenario.errors import (
     PathT,
     Problem,
@@ -23,7 +27,52 @@ from lbsim.scenario.errors import (
     format_path,
 )
 from lbsim.scenario.model import Scenario
+from lbsim.scenario.sanity import check_values
+from lbsim.scenario.sanity import scenario_warnings as sanity_warnings
 from lbsim.scenario.validation import check_scenario
+
+#: the largest scenario file read (bytes): scenarios are hand-written; traces and sample
+#: files, which may be large, are separate files
+MAX_FILE_BYTES = 4 * 1024 * 1024
+#: the deepest nesting of mappings and lists accepted (a scenario needs about 8)
+MAX_DEPTH = 64
+#: the longest integer accepted, in digits (Python refuses to convert more than 4,300)
+MAX_INT_DIGITS = 100
+_INT_TEXT = re.compile(r"[-+]?([0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)")
+_OPEN = (
+    yaml.BlockMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.FlowSequenceStartToken,
+)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _limits(text: str) -> list[tuple[PathT, int, str]]:
+    """Refuse what would break or exhaust the YAML loader before it builds anything.
+
+    The scanner is iterative, so it walks any input; the composer and constructor
+    recurse per nesting level and convert integers with ``int()``, which Python limits to
+    4,300 digits. Scanning first turns both into problems with a line number.
+    """
+    depth = 0
+    for tok in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(tok, _OPEN):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = tok.start_mark.line + 1
+                return [((), line, f"nesting deeper than {MAX_DEPTH} levels; a scenario needs far fewer")]
+        elif isinstance(tok, _CLOSE):
+            depth -= 1
+        elif (
+            isinstance(tok, yaml.ScalarToken)
+            and tok.plain
+            and len(tok.value) > MAX_INT_DIGITS
+            and _INT_TEXT.fullmatch(tok.value)
+        ):
+            line = tok.start_mark.line + 1
+            return [((), line, f"a number of {len(tok.value)} digits; at most {MAX_INT_DIGITS} are accepted")]
+    return []
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -86,6 +135,9 @@ def _line_for(lines: dict[PathT, int], path: PathT) -> int | None:
 def parse_scenario(text: str, file: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
     """Parse and validate scenario text; raise :class:`ScenarioError` with every problem."""
     try:
+        limits = _limits(text)
+        if limits:
+            raise ScenarioError([Problem(file, line, format_path(path), msg) for path, line, msg in limits])
         lines, structural = _compose_lines(text)
         if structural:
             raise ScenarioError([Problem(file, line, format_path(path), msg) for path, line, msg in structural])
@@ -95,6 +147,8 @@ def parse_scenario(text: str, file: str = "<scenario>", base_dir: Path | None = 
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError([Problem(file, line, "", f"not valid YAML: {problem}")]) from None
+    except (RecursionError, ValueError) as exc:  # belt and braces behind _limits
+        raise ScenarioError([Problem(file, None, "", f"YAML the loader cannot build: {exc}")]) from None
     if not isinstance(data, dict):
         raise ScenarioError([Problem(file, 1, "", "expected a YAML mapping with version, name, duration, ...")])
     try:
@@ -111,26 +165,72 @@ def parse_scenario(text: str, file: str = "<scenario>", base_dir: Path | None = 
             seen.add(key)
             problems.append(Problem(file, _line_for(lines, loc), format_path(loc), msg))
         raise ScenarioError(problems) from None
-    ref_problems = [
-        Problem(file, _line_for(lines, path), format_path(path), msg)
-        for path, msg in check_scenario(scenario, base_dir)
-    ]
-    if ref_problems:
-        raise ScenarioError(ref_problems)
+    found = check_scenario(scenario, base_dir)
+    if not found:
+        found = check_values(scenario, base_dir)
+    if not found:
+        found = check_cost(scenario, base_dir)
+    if found:
+        raise ScenarioError([Problem(file, _line_for(lines, path), format_path(path), msg) for path, msg in found])
     return scenario
+
+
+def scenario_warnings(scenario: Scenario, text: str | None = None, file: str = "<scenario>") -> list[Problem]:
+    """Warnings about a valid scenario (:func:`lbsim.scenario.sanity.scenario_warnings`),
+    with line numbers when the scenario's ``text`` is given."""
+    lines: dict[PathT, int] = {}
+    if text:
+        try:
+            lines = _compose_lines(text)[0]
+        except yaml.YAMLError:
+            lines = {}
+    return [Problem(file, _line_for(lines, path), format_path(path), msg) for path, msg in sanity_warnings(scenario)]
 
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file (relative trace/sample paths resolve beside it)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        problem = Problem(str(p), None, "", f"cannot read file: {exc.strerror}")
-        raise ScenarioError([problem]) from None
-    except UnicodeDecodeError:
-        raise ScenarioError([Problem(str(p), None, "", "not a UTF-8 text file")]) from None
+    text = read_text_file(p, MAX_FILE_BYTES)
     return parse_scenario(text, str(p), p.resolve().parent)
+
+
+def read_text_file(p: Path, limit: int) -> str:
+    """A regular UTF-8 file of at most ``limit`` bytes, or a :class:`ScenarioError`.
+
+    Named pipes, devices (``/dev/zero``) and sockets are refused from ``stat`` alone,
+    before anything opens them (opening a pipe blocks; a device never ends), and at most
+    ``limit + 1`` bytes are read, so a file that grows while being read is refused too.
+    """
+
+    def refuse(message: str) -> ScenarioError:
+        return ScenarioError([Problem(str(p), None, "", message)])
+
+    try:
+        st = os.stat(p)
+        if not stat.S_ISREG(st.st_mode):
+            kind = (
+                "a folder"
+                if stat.S_ISDIR(st.st_mode)
+                else "a named pipe"
+                if stat.S_ISFIFO(st.st_mode)
+                else "a device or socket"
+            )
+            raise refuse(f"not a regular file ({kind}); give a scenario file")
+        if st.st_size > limit:
+            raise refuse(f"file is {st.st_size:,} bytes; at most {limit:,} are read")
+        with open(p, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise refuse(f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise refuse(f"file is larger than {limit:,} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("not a UTF-8 text file") from None
+    if "\0" in text:
+        raise refuse("a binary file (it holds NUL bytes), not a YAML scenario")
+    return text
 
 
 def json_schema() -> dict[str, Any]:
@@ -149,4 +249,6 @@ __all__ = [
     "load_scenario",
     "model",
     "parse_scenario",
+    "read_text_file",
+    "scenario_warnings",
 ]

@@ -18,8 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from lbsim.scenario import model as m
+from lbsim.scenario.datafiles import read_samples, resolve
+from lbsim.scenario.sanity import GAMMA_MAX_CV
 
 BLOCK = 4096
+#: validation refuses a larger gamma cv (scenario.sanity): its shape (1/cv²) puts all mass at 0
+GAMMA_MIN_SHAPE = 1.0 / (GAMMA_MAX_CV * GAMMA_MAX_CV)
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -68,9 +72,15 @@ def make_sampler(dist: m.Distribution, rng: np.random.Generator, base_dir: Path 
         mu = math.log(dist.mean) - sigma * sigma / 2.0
         return Sampler(lambda n: rng.lognormal(mu, sigma, n), float(dist.mean))
     if isinstance(dist, m.Gamma):
-        shape = 1.0 / (dist.cv * dist.cv)
-        scale = dist.mean / shape
-        return Sampler(lambda n: rng.gamma(shape, scale, n), float(dist.mean))
+        mean = float(dist.mean)
+        var_ratio = float(dist.cv) * float(dist.cv)  # may underflow to 0 or overflow to inf
+        if var_ratio <= 0.0 or not math.isfinite(1.0 / var_ratio) or 1.0 / var_ratio > 1e12:
+            return Sampler(lambda n: np.full(n, mean), mean)  # no spread left: a constant
+        shape = 1.0 / var_ratio
+        if shape < GAMMA_MIN_SHAPE:
+            raise ValueError(f"gamma cv {dist.cv:g} is too large (the largest usable cv is {GAMMA_MAX_CV:g})")
+        scale = mean / shape
+        return Sampler(lambda n: rng.gamma(shape, scale, n), mean)
     if isinstance(dist, m.Uniform):
         lo, hi = float(dist.low), float(dist.high)
         return Sampler(lambda n: rng.uniform(lo, hi, n), (lo + hi) / 2.0)
@@ -85,16 +95,4 @@ def make_sampler(dist: m.Distribution, rng: np.random.Generator, base_dir: Path 
 
 def _read_samples(file: str | None, base_dir: Path | None) -> list[float]:
     assert file is not None
-    p = Path(file)
-    if not p.is_absolute() and base_dir is not None:
-        p = base_dir / p
-    values: list[float] = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        cell = line.split(",")[0].strip()
-        if not cell:
-            continue
-        try:
-            values.append(float(cell))
-        except ValueError:
-            continue  # a header row
-    return values
+    return read_samples(resolve(file, base_dir))

@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from lbsim.scenario import model as m
+from lbsim.scenario.datafiles import parse_address, read_trace
 from lbsim.sim.distributions import BLOCK
+
+__all__ = ["EPHEMERAL_PORTS", "TraceRows", "client_addresses", "load_trace", "make_gap_fn", "parse_address"]
 
 GapFn = Callable[[], float | None]
 
@@ -44,52 +47,33 @@ def client_addresses(clients: m.Clients, rng: np.random.Generator) -> np.ndarray
     # skip network and broadcast addresses where the network has them
     lo, hi = (first + 1, first + size - 1) if size > 2 else (first, first + size)
     span = hi - lo
+    # uint64 holds IPv4 and the low end of IPv6; any other IPv6 network (a /100 of
+    # 2001:db8::) needs Python integers, whatever its size
+    small = hi < 2**63
     if clients.count >= span:
         return (
             np.arange(lo, hi, dtype=np.uint64)[: clients.count]
-            if span < 2**62
-            else np.array([lo + i for i in range(clients.count)], dtype=object)
+            if small
+            else np.array([lo + i for i in range(min(clients.count, span))], dtype=object)
         )
     if span < 2**62:
-        picks = rng.choice(span, size=clients.count, replace=False) + lo
+        offsets = rng.choice(span, size=clients.count, replace=False)
+        if not small:
+            return np.array(sorted(lo + int(x) for x in offsets), dtype=object)
+        picks = offsets + lo
         return np.sort(picks.astype(np.uint64))
     return np.array(
         sorted(lo + int(x) for x in rng.integers(0, 2**62, clients.count)), dtype=object
     )
 
 
-def parse_address(text: str) -> int:
-    """An address in a trace: dotted IPv4/IPv6 text or a plain integer."""
-    text = text.strip()
-    try:
-        return int(ipaddress.ip_address(text))
-    except ValueError:
-        return int(text)
-
-
 def load_trace(path: Path) -> TraceRows:
-    """Read a ``time,client[,port]`` CSV (header optional) into arrays, sorted by time."""
-    times: list[float] = []
-    clients: list[int] = []
-    ports: list[int] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        cells = [c.strip() for c in line.split(",")]
-        if not cells or not cells[0]:
-            continue
-        try:
-            t = float(cells[0])
-        except ValueError:
-            if n == 1:
-                continue  # header
-            raise ValueError(f"{path}:{n}: time must be a number, got {cells[0]!r}") from None
-        try:
-            c = parse_address(cells[1]) if len(cells) > 1 and cells[1] else 0
-            p = int(cells[2]) if len(cells) > 2 and cells[2] else 0
-        except ValueError:
-            raise ValueError(f"{path}:{n}: expected time,client[,port]") from None
-        times.append(t)
-        clients.append(c)
-        ports.append(p)
+    """Read a ``time,client[,port]`` CSV (header optional) into arrays, sorted by time.
+
+    Raises :class:`~lbsim.scenario.datafiles.DataFileError` (a ``ValueError``) naming the
+    file and line of the first bad row; validation reads the file the same way first.
+    """
+    times, clients, ports = read_trace(path)
     order = np.argsort(np.asarray(times), kind="stable")
     return TraceRows(
         np.asarray(times, dtype=float)[order],
@@ -192,6 +176,8 @@ def _mmpp_gaps(arrival: m.Mmpp, rng: np.random.Generator) -> GapFn:
     """Two-state MMPP: rate ``rates[s]``, leaving state s at rate ``switch[s]``."""
     rates = arrival.rates
     switch = arrival.switch
+    if not any(r > 0 for r in rates):
+        return lambda: None  # no request ever arrives (validation refuses this, too)
     exp = _block_gaps(lambda n: rng.exponential(1.0, n))
     state = {"s": 0, "t": 0.0, "until": 0.0}
     state["until"] = exp() / switch[0]  # type: ignore[operator]
