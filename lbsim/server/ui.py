@@ -53,6 +53,8 @@ WINDOW = 300.0
 MAX_TRANSITIONS = 200
 #: most injected events (accepted API calls and controls) one message carries and the page keeps
 MAX_EVENTS = 100
+#: most object names a feed remembers (those of deleted objects included; oldest dropped first)
+MAX_NAMES = 5000
 #: wall seconds between two messages, and how many deltas pass between two snapshots
 DELTA_INTERVAL = 0.5
 SNAPSHOT_EVERY = 20
@@ -218,9 +220,10 @@ class LiveFeed:
     """The messages of one page's event stream, built from a Twin.
 
     A feed remembers only cursors (the transition index, the last traffic second and the
-    number of session events sent) and, per live member, when HAProxy's state and the API's
-    operating status last changed. Members that left every tree are forgotten at the next
-    snapshot, so the feed's memory follows the cloud's size, not the session's length.
+    number of session events sent), per live member when HAProxy's state and the API's
+    operating status last changed, and up to ``MAX_NAMES`` object names. Members that left
+    every tree are forgotten at the next snapshot, so the feed's memory follows the cloud's
+    size, not the session's length.
     """
 
     def __init__(
@@ -292,7 +295,13 @@ class LiveFeed:
                 names.setdefault(
                     amp_id, f"{amp.get('role') or ''} {amp_id if len(amp_id) <= 12 else amp_id[:8]}".strip()
                 )
-        self._names = names
+        # remember names of objects that are gone too (transitions and events still name
+        # them), oldest forgotten first beyond MAX_NAMES
+        for key, name in names.items():
+            self._names.pop(key, None)
+            self._names[key] = name
+        while len(self._names) > MAX_NAMES:
+            del self._names[next(iter(self._names))]
         self._live_members = live
         return out
 

@@ -46,7 +46,7 @@ function el(tag, attrs = {}, ...children) {
 /* ---- status colours, the way Octavia's statuses read ---- */
 function colour(value) {
   if (!value) return "";
-  if (["ONLINE", "ACTIVE", "UP", "ALLOCATED", "READY"].includes(value)) return "green";
+  if (["ONLINE", "ACTIVE", "UP", "ALLOCATED", "READY", "STANDALONE", "MASTER", "BACKUP"].includes(value)) return "green";
   if (value === "DEGRADED") return "amber";
   if (["ERROR", "DOWN", "FAILED"].includes(value)) return "red";
   if (["OFFLINE", "NO_MONITOR", "MAINT", "no check", "DELETED", "FAILOVER_STOPPED"].includes(value)) return "grey";
@@ -366,7 +366,9 @@ function apply(msg, replace) {
 
 function connect() {
   const conn = document.getElementById("conn");
-  const es = new EventSource("/lbsim/ui/events");
+  // ?interval=S on the page's URL asks for a message every S wall seconds (default 0.5)
+  const interval = new URLSearchParams(location.search).get("interval");
+  const es = new EventSource("/lbsim/ui/events" + (interval ? `?interval=${enc(interval)}` : ""));
   es.addEventListener("snapshot", (e) => { apply(JSON.parse(e.data), true); conn.dataset.state = "live"; conn.textContent = "live"; });
   es.addEventListener("delta", (e) => { apply(JSON.parse(e.data), false); });
   es.onerror = () => { conn.dataset.state = "lost"; conn.textContent = "reconnecting…"; };
