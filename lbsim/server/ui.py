@@ -307,7 +307,10 @@ class LiveFeed:
 
     def _traffic(self, since: float | None) -> dict[str, dict[str, list[float | None]]]:
         """Traffic seconds after ``since`` (all of the window if None)."""
-        series = _series(self.twin.traffic_window(self.window))
+        span = self.window
+        if since is not None:  # a delta: ask only for the seconds that can be new
+            span = min(self.window, max(2.0, math.ceil(self.twin.now - since) + 2.0))
+        series = _series(self.twin.traffic_window(span))
         last = self._last_second
         for cols in series.values():
             ts = cols["t"]
