@@ -143,10 +143,15 @@ def test_a_member_fault_injected_from_the_page(serve: Callable[..., Served], ope
     seen: dict[str, float] = {}
 
     def observe() -> bool:
-        now = float(page.evaluate("document.body.dataset.simNow"))
-        if badge(page, "member:web1-1", "haproxy").get_attribute("data-colour") == "red":
+        # one evaluate reads one consistent state of the page (its script runs between calls)
+        now, hp_colour, api = page.evaluate(
+            """() => { const r = document.querySelector('tr[data-kind="member"][data-name="web1-1"]');
+            return [Number(document.body.dataset.simNow), r.querySelector('[data-testid="haproxy"]').dataset.colour,
+                    r.querySelector('[data-testid="api"]').textContent]; }"""
+        )
+        if hp_colour == "red":
             seen.setdefault("haproxy_red", now)
-        if badge(page, "member:web1-1", "api").inner_text() == "ERROR":
+        if api == "ERROR":
             seen.setdefault("api_error", now)
         return "api_error" in seen
 
@@ -161,10 +166,12 @@ def test_a_member_fault_injected_from_the_page(serve: Callable[..., Served], ope
     gap = page.locator('tr[data-name="web1-1"] [data-testid="gap"]').inner_text()
     assert gap.startswith("API followed after ") or gap == "agree", gap
     timeline = page.locator('[data-testid="timeline"]').inner_text()
-    down = timeline.index("member web1-1 HAProxy")
-    error = timeline.index("member web1-1 operating")
-    assert error < down  # newest first: the API's ERROR is newer than HAProxy's DOWN
+    assert "member web1-1 HAProxy UP 1/3 → DOWN" in timeline and "member web1-1 operating ONLINE → ERROR" in timeline
     assert "member=web1-1 behaviour=refuse" in timeline
+    changes = page.evaluate("window.lbsimLive.state.transitions")
+    down_at = next(c["t"] for c in changes if c["name"] == "web1-1" and c["new"] == "DOWN")
+    error_at = next(c["t"] for c in changes if c["name"] == "web1-1" and c["new"] == "ERROR")
+    assert down_at <= error_at
     # what the API itself says agrees with the page
     status = httpx.get(f"{served.endpoint}/lbsim/v1/status", timeout=30).json()
     [lb] = status["loadbalancers"]
