@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from lbsim.octavia.objects import OPERATING_STATUSES
-from lbsim.octavia.timeline import Transition
+from lbsim.octavia.timeline import Timeline, Transition
 from lbsim.results.folder import summarise
 from lbsim.scenario import model as m
 from lbsim.scenario.ids import object_id
@@ -629,6 +629,12 @@ class Twin:
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ record and replay
+    @property
+    def horizon(self) -> float:
+        """The duration of the run that replays the session so far (``now``; a run
+        needs a positive duration, so a nanosecond at the very start)."""
+        return self.now if self.now > 0 else 1e-9
+
     def session_events(self) -> list[dict[str, Any]]:
         """Every accepted API call and control so far, as scenario ``events:`` entries."""
         return [dict(ev) for ev in self._events]
@@ -636,7 +642,7 @@ class Twin:
     def replay_scenario(self) -> m.Scenario:
         """The scenario that replays this session up to ``now`` (``lbsim run`` repeats it)."""
         d = self.scenario.model_dump(mode="json", exclude_none=True)
-        duration = self.now if self.now > 0 else 1e-9
+        duration = self.horizon
         d["duration"] = duration
         if d.get("warmup", 0.0) >= duration:
             d["warmup"] = 0.0
@@ -648,14 +654,30 @@ class Twin:
 
     def save(self, folder: Path) -> Path:
         """Write the contract's result folder for the session so far, with a
-        ``scenario.yaml`` that replays it."""
+        ``scenario.yaml`` that replays it.
+
+        The folder covers ``[0, now)``, as a run of duration ``now`` does: calls made at
+        the very instant of the save are in ``scenario.yaml`` (at the end of the run,
+        where a run does not apply them) but not yet in the tables.
+        """
         sc = self.replay_scenario()
         text = yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True), sort_keys=False)
-        with self.world.live_series(self.now):
-            raw = self.world.raw(self.now)
+        cut = self.horizon
+        with self.world.live_series(cut):
+            raw = self.world.raw(cut)
             raw.scenario = sc
+            raw.timeline = self.timeline_before(cut)
+            raw.api_calls = [c for c in raw.api_calls if c.time < cut]
             result = summarise(raw, text)
         return result.save(Path(folder))
+
+    def timeline_before(self, t: float) -> Timeline:
+        """The status changes made before ``t`` (what a run of duration ``t`` records)."""
+        tl = Timeline()
+        for row in self.world.timeline.rows:
+            if row.time < t:
+                tl.set(row.time, row.object_type, row.name, row.field, row.new)
+        return tl
 
     # ------------------------------------------------------------------ helpers
     def _new_meta(self, kind: str, key: str, name: str, project: str) -> _Meta:
@@ -676,11 +698,7 @@ class Twin:
         self._ips.setdefault(key, set())
 
     def _runtime_of_amphora(self, amp_id: str) -> Simulation | None:
-        for rt in self.world.runtimes.values():
-            for amp in rt.amphorae:
-                if amp.amp_id == amp_id and amp.alive:
-                    return rt
-        return None
+        return self.world.runtime_of_amphora(amp_id)
 
     def _subnet(self, ref: Any) -> m.Subnet:
         subnets = [s for net in self.scenario.network.networks for s in net.subnets]

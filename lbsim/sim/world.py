@@ -45,6 +45,8 @@ from lbsim.sim.metrics import LatencyRecorder
 WINDOW_SECONDS = 3600
 #: heartbeat statistics rows a live world keeps per load balancer
 STATS_ROWS_KEPT = 4096
+#: latencies a live data plane buffers before folding them into its histograms
+LAT_BUFFER_KEPT = 4096
 
 
 def derived_seed(seed: int, key: str) -> int:
@@ -133,6 +135,7 @@ class World:
         #: current live traffic rate per listener (None: stopped or scenario-defined)
         self.traffic_rate: dict[str, float | None] = {}
         self.windows: dict[str, ListenerWindow] = {}
+        self._lat_pos: dict[str, int] = {}
         #: called with the LB key when a runtime is created (the twin allocates a VIP)
         self.on_new_runtime: Callable[[str, Simulation], None] | None = None
         self.started = False
@@ -158,6 +161,15 @@ class World:
         if self.on_new_runtime is not None:
             self.on_new_runtime(lb.name, rt)
         return rt
+
+    def runtime_of_amphora(self, amp_id: str) -> Simulation | None:
+        """The runtime of an amphora that has not been deleted (alive or failed)."""
+        if self.timeline.current("amphora", amp_id, "provisioning_status") in ("", "DELETED"):
+            return None
+        for rt in self.runtimes.values():
+            if any(a.amp_id == amp_id for a in rt.amphorae):
+                return rt
+        return None
 
     def runtime_for_lb(self, key: str) -> Simulation | None:
         """The runtime of a load balancer, if it was ever created."""
@@ -310,11 +322,11 @@ class World:
     def amphora_failover(self, amp_id: str) -> ApiResponse:
         """``PUT /amphorae/{id}/failover``: lock the LB and rebuild that one amphora (the
         flow the health manager starts for a stale amphora)."""
-        rt = next((r for r in self.runtimes.values() if any(a.amp_id == amp_id and a.alive for a in r.amphorae)), None)
+        rt = self.runtime_of_amphora(amp_id)
         if rt is None:
             resp = ApiResponse(404, f"Amphora {amp_id} not found.")
         else:
-            job, changes = self.cp.lock_for_failover(rt.lb_name)
+            job, changes = self.cp.lock_for_failover(rt.lb_name) if amp_id not in rt.hm.busy else (None, ())
             if job is None:
                 lb = self.cp.get("loadbalancer", rt.lb_name)
                 status = lb.provisioning_status if lb is not None else "DELETED"
@@ -450,12 +462,21 @@ class World:
         """Once a simulated second (live): fold the last second into the listeners'
         windows and drop what only a finished run would need (memory stays bounded)."""
         sec = int(self.env.now) - 1
-        for rt in self.runtimes.values():
+        for name in [n for n in self.windows if self.cp.get("listener", n) is None]:
+            del self.windows[name]
+        for lb, rt in self.runtimes.items():
             dp = rt.dp
             rec = dp.latency
-            lat = np.asarray(rec._lat, dtype=float)
-            who = np.asarray(rec._who, dtype=np.int64)
-            rec.flush()
+            pos = self._lat_pos.get(lb, 0)
+            n = len(rec._lat)
+            if n < pos:  # the recorder flushed on its own: those values are in its histograms
+                pos = 0
+            lat = rec._lat[pos:n]
+            who = rec._who[pos:n]
+            if n > LAT_BUFFER_KEPT:
+                rec.flush()
+                n = 0
+            self._lat_pos[lb] = n
             errs = dp.per_second_err
             if not isinstance(errs, SecondCounts):
                 errs = dp.per_second_err = SecondCounts()
@@ -463,40 +484,45 @@ class World:
             rows = rt.hm.stats_rows
             if len(rows) > 2 * STATS_ROWS_KEPT:
                 del rows[:-STATS_ROWS_KEPT]
-            listeners = [li.name for li in self.cp.listeners_of(rt.lb_name)]
+            listeners = self.cp.listeners_of(rt.lb_name)
             if not listeners:
                 continue
-            pool_of = {name: st.pool for amp in rt.amphorae for name, st in amp.servers.items()}
-            listener_of_pool = {
-                str(li.attrs.get("default_pool")): li.name
-                for li in self.cp.listeners_of(rt.lb_name)
-                if li.attrs.get("default_pool")
-            }
-            owner = np.full(len(dp.servers) + 1, -1, dtype=np.int64)
-            index = {name: k for k, name in enumerate(listeners)}
-            for s in dp.servers:
-                li_name = listener_of_pool.get(pool_of.get(s.name, ""))
-                if li_name is not None:
-                    owner[s.gidx] = index[li_name]
-            lis = owner[who] if len(who) else who
+            by_pool = {str(li.attrs.get("default_pool")): li.name for li in listeners if li.attrs.get("default_pool")}
+            per: dict[str, list[float]] = {li.name: [] for li in listeners}
+            if lat:
+                owner: dict[int, str] = {}
+                for amp in rt.amphorae:
+                    for st in amp.servers.values():
+                        li_name = by_pool.get(st.pool)
+                        if li_name is not None:
+                            owner[st.server.gidx] = li_name
+                for value, g in zip(lat, who, strict=False):
+                    li_name = owner.get(g)
+                    if li_name is not None:
+                        per[li_name].append(value)
             arrivals = []
-            for name in listeners:
-                win = self.windows.setdefault(name, ListenerWindow())
-                fe = dp.frontends.get(name)
+            for li in listeners:
+                win = self.windows.setdefault(li.name, ListenerWindow())
+                fe = dp.frontends.get(li.name)
                 stot = fe.stot if fe is not None else win.last_stot
                 arrivals.append(max(0, stot - win.last_stot))
                 win.last_stot = stot
             total_arr = max(1, sum(arrivals))
-            for k, name in enumerate(listeners):
-                mine = lat[lis == k] if len(lat) else lat
-                if len(mine):
-                    p50, p95, p99 = (float(x) for x in np.percentile(mine, [50, 95, 99]))
-                else:
-                    p50 = p95 = p99 = float("nan")
+            for k, li in enumerate(listeners):
+                mine = sorted(per[li.name])
                 share = errors if len(listeners) == 1 else round(errors * arrivals[k] / total_arr)
-                self.windows[name].rows.append(
-                    SecondStats(sec, arrivals[k], len(mine), share, p50, p95, p99, float(mine.sum()))
+                p50, p95, p99 = (_quantile(mine, q) for q in (0.50, 0.95, 0.99))
+                self.windows[li.name].rows.append(
+                    SecondStats(sec, arrivals[k], len(mine), share, p50, p95, p99, sum(mine))
                 )
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """The q-quantile of sorted values (the smallest value with at least q of them at or
+    below it); NaN for none."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def _amp_ids(lb: str) -> Callable[[int], str]:
