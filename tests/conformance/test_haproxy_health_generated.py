@@ -19,10 +19,12 @@ time to compare.
 
 Tolerance, measured: ``test_timing_noise`` runs the same cases ``REPEATS`` times; the
 spread of HAProxy's own change times across repeats (relative to its start) and the
-twin's error are recorded in the fidelity table. On this machine (2 shared cores, 5
-cases at once) the spread was at most 0.011 s and the twin's error at most 0.024 s over
-16 cases (docs/fidelity.md), so :data:`TOLERANCE` = 0.1 s is four times the largest
-measured error; it is tighter than the 0.25 s of the hand-picked cases.
+twin's error are recorded in the fidelity table. On this machine (2 cores, 5 cases at
+once) the spread was at most 0.011 s and the twin's error at most 0.024 s over 16 cases
+with a load average near 2; with other work driving the load average to 7, at most
+0.027 s and 0.078 s (HAProxy's checks drift late: each starts ``inter`` after the last
+one ended). :data:`TOLERANCE` = 0.15 s is about twice the worst of these
+(docs/fidelity.md); it is tighter than the 0.25 s of the hand-picked cases.
 
 Run: ``pytest -m haproxy tests/conformance/test_haproxy_health_generated.py`` (about a
 minute). ``LBSIM_GENERATED_HEALTH_CASES`` (default 16) and ``LBSIM_GENERATED_SEED`` give
@@ -61,8 +63,8 @@ pytestmark = pytest.mark.haproxy
 
 SEED = int(os.environ.get("LBSIM_GENERATED_SEED", "20261130"))
 CASES = int(os.environ.get("LBSIM_GENERATED_HEALTH_CASES", "16"))
-#: Every state change within this of HAProxy's (four times the largest measured error).
-TOLERANCE = 0.1
+#: Every state change within this of HAProxy's (about twice the largest measured error).
+TOLERANCE = 0.15
 #: Cases run at once, and how often the noise cases are repeated.
 PARALLEL = 5
 REPEATS = 3
@@ -138,11 +140,37 @@ def generate(seed: int) -> Case:
     )
 
 
+def generate_short_hang(seed: int) -> Case:
+    """A hang with ``timeout < delay`` (a documented deviation): no repair, m1 goes DOWN."""
+    rnd = random.Random(seed)
+    n = rnd.randint(2, 3)
+    delay = rnd.randint(2, 3)
+    mon = Monitor(delay=delay, timeout=rnd.randint(1, delay - 1), rise=1, fall=rnd.randint(1, 3))
+    first = first_check_offsets([delay * 1000] * n)[1]
+    fault_at = first + delay / 2
+    longest = min(delay, 5)  # a hung check ends at the latest after min(inter, timeout connect)
+    return Case(
+        id=f"dev{seed}-hang-d{delay}t{mon.timeout}f{mon.fall}",
+        title=f"hang with timeout < delay at {fault_at:.2f} s ({mon.label})",
+        members=_members(n),
+        monitor=mon,
+        faults=(Fault(round(fault_at, 3), "m1", "hang"),),
+        duration=round(fault_at + mon.fall * (delay + longest) + delay + 0.5, 3),
+        rate=0.0,
+        start="fresh",
+    )
+
+
 GENERATED = [generate(SEED + k) for k in range(CASES)]
+#: hung checks with timeout < delay: HAProxy's duration varies, the twin's is a seeded
+#: point of the same range; compared against that documented bound, not TOLERANCE
+DEVIATIONS = [generate_short_hang(SEED + 7919 * (k + 1)) for k in range(3)]
 #: the noise cases: the first NOISE_CASES generated ones, each run REPEATS times
-RUNS: list[tuple[str, Case]] = [(f"{c.id}", c) for c in GENERATED] + [
-    (f"{c.id}#r{r}", c) for c in GENERATED[:NOISE_CASES] for r in range(1, REPEATS)
-]
+RUNS: list[tuple[str, Case]] = (
+    [(f"{c.id}", c) for c in GENERATED]
+    + [(f"{c.id}#r{r}", c) for c in GENERATED[:NOISE_CASES] for r in range(1, REPEATS)]
+    + [(c.id, c) for c in DEVIATIONS]
+)
 
 
 # ======================================================================================
@@ -220,6 +248,35 @@ def test_generated_timing_matches_haproxy(outcomes: dict[str, Outcome], key: str
     assert same, f"states differ\n  HAProxy: {_fmt(hap)}\n  twin:    {_fmt(sim)}"
     assert "DOWN" in [s for _, s in hap] and [s for _, s in hap][-1] == "UP"  # the case did its job
     assert worst <= TOLERANCE, f"HAProxy: {_fmt(hap)}\ntwin:    {_fmt(sim)}"
+
+
+@pytest.mark.parametrize("key", [c.id for c in DEVIATIONS])
+def test_hang_with_timeout_below_delay_is_a_bounded_deviation(outcomes: dict[str, Outcome], key: str) -> None:
+    """A hung member with ``timeout < delay``: the same states; DOWN within the documented
+    bound, ``fall × (min(delay, timeout connect) − timeout)`` plus TOLERANCE, of HAProxy's
+    (HAProxy ends such a check anywhere in that range; the measured size is recorded)."""
+    hap, sim = _sides(outcomes[key])
+    case = next(c for c in DEVIATIONS if c.id == key)
+    mon = case.monitor
+    assert mon is not None
+    bound = mon.fall * (min(mon.delay, 5) - mon.timeout) + TOLERANCE
+    deltas = [abs(a[0] - b[0]) for a, b in zip(hap[1:], sim[1:], strict=False)]
+    same = [s for _, s in hap] == [s for _, s in sim]
+    worst = max(deltas, default=0.0)
+    record_fidelity(
+        suite="generated-health",
+        case=key,
+        title=f"deviation: {case.title}",
+        metric="m1 states (s after start)",
+        twin=_fmt(sim),
+        haproxy=_fmt(hap),
+        worst=worst,
+        tolerance=f"same states, |Δt| ≤ {bound:.1f} s (documented range)",
+        ok=same and worst <= bound,
+    )
+    assert same, f"states differ\n  HAProxy: {_fmt(hap)}\n  twin:    {_fmt(sim)}"
+    assert [s for _, s in hap][-1] == "DOWN"
+    assert worst <= bound, f"HAProxy: {_fmt(hap)}\ntwin:    {_fmt(sim)}"
 
 
 def test_timing_noise(outcomes: dict[str, Outcome]) -> None:
