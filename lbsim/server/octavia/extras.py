@@ -34,11 +34,23 @@ QUOTA_DEFAULTS = {
 }
 
 
-def _listed(request: Request, plural: str, items: list[dict[str, Any]], known: list[str]) -> Response:
+def _listed(
+    request: Request, plural: str, items: list[dict[str, Any]], known: list[str], key: str | None = None
+) -> Response:
+    """A list answer; ``key`` is the JSON key when it is not the URL's plural (Octavia's
+    ``availability_zones`` under ``/availabilityzones``), its links key Octavia's own."""
     query = list(request.query_params.multi_items())
     page, links = paginate(items, query, path_url(request), sortable=known)
     fields = parse_fields(query)
-    return JSONResponse({plural: [select_fields(o, fields) for o in page], f"{plural}_links": links})
+    key = key or plural
+    links_key = LINKS_KEYS.get(key, f"{key}_links")
+    return JSONResponse({key: [select_fields(o, fields) for o in page], links_key: links})
+
+
+#: Octavia's links keys that are not ``<key>_links``
+LINKS_KEYS = {"availability_zone_profiles": "availability_zone_profile_links", "flavorprofiles": "flavorprofile_links"}
+#: the JSON keys of the empty collections (URL plural -> key)
+JSON_KEYS = {"availabilityzones": "availability_zones", "availabilityzoneprofiles": "availability_zone_profiles"}
 
 
 def _empty(plural: str, singular: str, resource: str, known: list[str]) -> APIRouter:
@@ -46,7 +58,7 @@ def _empty(plural: str, singular: str, resource: str, known: list[str]) -> APIRo
 
     async def list_all(request: Request) -> Response:
         cloud_of(request)
-        return _listed(request, plural, [], known)
+        return _listed(request, plural, [], known, JSON_KEYS.get(plural))
 
     async def show(request: Request, oid: str) -> Response:
         raise not_found(resource, oid)

@@ -172,7 +172,7 @@ class Pool(_Common):
     protocol: str
     lb_algorithm: str
     session_persistence: SessionPersistence | None
-    healthmonitor_id: str | None
+    healthmonitor_id: str | None = None
     listeners: list[IdOnly]
     loadbalancers: list[IdOnly]
     members: list[IdOnly]

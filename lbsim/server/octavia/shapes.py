@@ -117,6 +117,8 @@ class View:
         project = _get(rec, "project_id") or _get(rec, "project")
         body: dict[str, Any] = getattr(self, f"_{kind}")(rec)
         out = {**base, **body, "project_id": project, "tenant_id": project}
+        if kind == "pool" and out["healthmonitor_id"] is None:
+            del out["healthmonitor_id"]  # WSME leaves an unset child id out of the body
         return dict(sorted(out.items()))
 
     def ids(self, parent: str, pid: str, kind: str) -> list[dict[str, str]]:
