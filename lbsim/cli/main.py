@@ -448,7 +448,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if n_jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+        from lbsim.experiments.common import die_with_parent
+
+        with ProcessPoolExecutor(max_workers=n_jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             for r in pool.map(_check_star, jobs):
                 _print_check_line(console, r)
                 results.append(r)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from lbsim.experiments.common import ProgressCallback
+from lbsim.experiments.common import ProgressCallback, die_with_parent
 from lbsim.experiments.design import RunSpec
 from lbsim.experiments.runs import execute_run
 from lbsim.experiments.store import RunStore
@@ -15,6 +15,39 @@ from lbsim.experiments.store import RunStore
 # --------------------------------------------------------------------------------------
 # Engines
 # --------------------------------------------------------------------------------------
+
+
+def local_cluster(workers: int, dashboard: bool = False) -> tuple[Any, Any]:
+    """A Dask ``LocalCluster`` only this process can use, and its client security.
+
+    Dask's scheduler runs whatever a connected client submits, so an open local scheduler
+    lets any user of the machine run code as the lbsim user. Here every connection is
+    mutual TLS with a throw-away certificate (``Security.temporary()``, held in memory:
+    only this process and the workers it starts have it), the scheduler and workers
+    listen on 127.0.0.1 on ports the OS picks, and the scheduler's HTTP server (health,
+    metrics and, when asked, the dashboard) also binds 127.0.0.1 on a random port, with
+    no routes at all unless ``dashboard`` is True.
+    """
+    import dask
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    security = Security.temporary()
+    routes = dask.config.get("distributed.scheduler.http.routes") if dashboard else []
+    with dask.config.set({"distributed.scheduler.http.routes": routes}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            protocol="tls://",
+            security=security,
+            dashboard_address="127.0.0.1:0" if dashboard else None,
+            worker_dashboard_address=None,
+            scheduler_kwargs={"dashboard": dashboard, "dashboard_address": "127.0.0.1:0"},
+        )
+    return cluster, security
 
 
 class RunFailed(RuntimeError):
@@ -84,17 +117,11 @@ class Engine:
 
     def _dask_client(self) -> Any:
         if self._client is None:
-            from distributed import Client, LocalCluster
+            from distributed import Client
 
             if self.dask == "local":
-                self._cluster = LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                )
-                self._client = Client(self._cluster)
+                self._cluster, security = local_cluster(self.workers)
+                self._client = Client(self._cluster, security=security)
             else:
                 self._client = Client(self.dask, timeout="20s")
         return self._client
@@ -167,8 +194,14 @@ class Engine:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         if self._pool is None:
-            # spawn: no fork of a process that may be running a progress-bar thread
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+            # spawn: no fork of a process that may be running a progress-bar thread; workers
+            # die with this process (a killed sweep leaves no orphan writing to the store)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            )
         futures = {self._pool.submit(execute_run, s, folder): s for s in todo}
         try:
             for fut in as_completed(futures):
