@@ -8,11 +8,11 @@ arrival rate far above what the members serve piles requests up in the kernel ba
 refuses a scenario whose estimate cannot fit (memory above the budget, or more work than
 a day of simulation), naming the field that dominates, so the user knows what to change.
 
-The constants are measured on lbsim itself (``python -m lbsim.bench`` and
-``tests/test_first_contact_limits.py``): about 250 bytes per simulated second of tables,
-about 150 bytes per statistics row or waiting request, and some 10⁵ requests simulated
-per second of wall time. They are deliberately rounded up: an estimate only needs to tell
-a minute from a week and a gigabyte from a petabyte.
+The constants were measured on lbsim itself (peak RSS and wall time of runs scaled in
+duration, heartbeat interval and overload; see docs/limits.md): about 250 bytes per
+simulated second of tables, about 130 bytes per statistics row or waiting request, and
+some 10⁵ requests simulated per second of wall time. They are rounded up: an estimate
+only needs to tell a minute from a week and a gigabyte from a petabyte.
 """
 
 from __future__ import annotations
