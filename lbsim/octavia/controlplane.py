@@ -51,6 +51,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from lbsim.octavia import l7 as l7ops
 from lbsim.octavia.objects import (
     _IMMUTABLE_ON_UPDATE,
     ACTIVE,
@@ -129,6 +130,8 @@ class ControlPlane:
             return obj.name
         if obj.type in (LISTENER, POOL):
             return str(obj.attrs[LOADBALANCER])
+        if obj.type in l7ops.L7_TYPES:
+            return l7ops.loadbalancer_of(self, obj)
         pool = self._objs[(POOL, str(obj.attrs[POOL]))]
         return str(pool.attrs[LOADBALANCER])
 
@@ -188,7 +191,7 @@ class ControlPlane:
         if spec.type == MEMBER:
             has_hm = any(s.type == HEALTHMONITOR and s.attrs.get(POOL) == spec.attrs.get(POOL) for s in specs)
             return ONLINE if has_hm else NO_MONITOR
-        if spec.type == HEALTHMONITOR and not spec.attrs.get("admin_state_up", True):
+        if spec.type in (HEALTHMONITOR, *l7ops.L7_TYPES) and not spec.attrs.get("admin_state_up", True):
             return OFFLINE
         return ONLINE
 
@@ -224,7 +227,7 @@ class ControlPlane:
         """Validate a one-LB description; returns it ordered LB, listeners,
         pools, health monitors, members, with LB relations filled in."""
         for spec in specs:
-            if spec.type not in OBJECT_TYPES:
+            if spec.type not in OBJECT_TYPES and spec.type not in l7ops.L7_TYPES:
                 raise ValueError(f"unknown object type {spec.type!r}")
         lbs = [s for s in specs if s.type == LOADBALANCER]
         if len(lbs) != 1:
@@ -277,7 +280,7 @@ class ControlPlane:
             if key3 in endpoints:
                 raise _duplicate_member(key3[1], key3[2])
             endpoints.add(key3)
-        return [lbs[0], *listeners, *pools, *hms, *members]
+        return [lbs[0], *listeners, *pools, *hms, *members, *[s for s in specs if s.type in l7ops.L7_TYPES]]
 
     # ----------------------------------------------------------- API entry
 
@@ -301,6 +304,11 @@ class ControlPlane:
         ValueError (programming errors, not API answers)."""
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}")
+        if object_type in l7ops.L7_TYPES:  # L7 policies and rules: lbsim.octavia.l7
+            try:
+                return l7ops.request(self, op, object_type, name, dict(body or {}))
+            except _ApiError as err:
+                return ApiResponse(err.code, err.message)
         if object_type not in OBJECT_TYPES:
             raise ValueError(f"unknown object type {object_type!r}")
         if op == FAILOVER and object_type != LOADBALANCER:
@@ -438,6 +446,8 @@ class ControlPlane:
             self._set(obj, PROVISIONING_STATUS, target, out)
             self._set(lb, PROVISIONING_STATUS, PENDING_UPDATE, out)
         elif object_type == POOL:
+            if op == DELETE:
+                l7ops.check_pool_deletable(self, name)
             self._require_lock(lb)
             if op == UPDATE:
                 self._check_algorithm(body)
@@ -580,6 +590,9 @@ class ControlPlane:
         del self._jobs[job.id]
         out: list[Change] = []
         lb = self._lb_row(job.loadbalancer)
+        if job.object_type in l7ops.L7_TYPES:
+            l7ops.complete(self, job, lb, success, out)
+            return tuple(out)
         if job.object_type == LOADBALANCER:
             self._complete_lb(job, lb, success, out)
             return tuple(out)
@@ -663,6 +676,7 @@ class ControlPlane:
                 self._mark_pool(self._objs[(POOL, str(dp))], status, out)
         for pool in self.pools_of(lb):
             self._mark_pool(pool, status, out)
+        l7ops.mark_all(self, lb, status, out)
 
     def _mark_pool(self, pool: Obj, status: str, out: list[Change]) -> None:
         self._set(pool, PROVISIONING_STATUS, status, out)
@@ -725,6 +739,8 @@ class ControlPlane:
                 self._remove(hm, out)
             for lst in self.pool_listeners(obj.name):
                 lst.attrs["default_pool"] = None
+        if obj.type == LISTENER:
+            l7ops.remove_with_listener(self, obj.name, out)
         del self._objs[(obj.type, obj.name)]
         out.append(Change(obj.type, obj.name, PROVISIONING_STATUS, obj.provisioning_status, DELETED))
 

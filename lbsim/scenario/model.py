@@ -488,6 +488,8 @@ class ApiEvent(_Strict):
     pool: Name | None = None
     member: Name | None = None
     healthmonitor: Name | None = None
+    l7policy: Name | None = None
+    l7rule: Name | None = None
     set: dict[str, Any] = Field(default_factory=dict)
     cascade: bool = False
     fail: bool = Field(default=False, description="inject a worker failure for this operation")
@@ -495,7 +497,7 @@ class ApiEvent(_Strict):
     @property
     def target(self) -> tuple[str, str]:
         """(object type, name) acted upon: the most specific object named."""
-        for kind in ("amphora", "member", "healthmonitor", "pool", "listener", "loadbalancer"):
+        for kind in ("amphora", "member", "healthmonitor", "l7rule", "l7policy", "pool", "listener", "loadbalancer"):
             name = getattr(self, kind)
             if name is not None:
                 return kind, name
@@ -504,7 +506,9 @@ class ApiEvent(_Strict):
     @model_validator(mode="after")
     def _has_target(self) -> ApiEvent:
         named = [
-            k for k in ("loadbalancer", "listener", "pool", "member", "healthmonitor") if getattr(self, k) is not None
+            k
+            for k in ("loadbalancer", "listener", "pool", "member", "healthmonitor", "l7policy", "l7rule")
+            if getattr(self, k) is not None
         ]
         if self.amphora is not None:
             if self.api != "failover" or named:

@@ -71,12 +71,19 @@ AMPHORA_ROLES: dict[str, tuple[str, ...]] = {
     "SINGLE": ("STANDALONE",),
     "ACTIVE_STANDBY": ("MASTER", "BACKUP"),
 }
+UPDATABLE["l7policy"] = frozenset(
+    {"name", "action", "position", "redirect_pool", "redirect_url", "redirect_prefix", "redirect_http_code"}
+    | {"admin_state_up"}
+)
+UPDATABLE["l7rule"] = frozenset({"type", "compare_type", "key", "value", "invert", "admin_state_up"})
 _MODEL: dict[str, type[BaseModel]] = {
     "loadbalancer": m.LoadBalancer,
     "listener": m.Listener,
     "pool": m.Pool,
     "member": m.Member,
     "healthmonitor": m.HealthMonitor,
+    "l7policy": m.L7Policy,
+    "l7rule": m.L7Rule,
 }
 
 
@@ -286,6 +293,8 @@ def _check_events(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
         "healthmonitor": {
             p.healthmonitor.name or f"{p.name}-hm" for lb in lbs for p in lb.pools if p.healthmonitor is not None
         },
+        "l7policy": {p.name for lb in lbs for li in lb.listeners for p in li.l7policies},
+        "l7rule": {r for lb in lbs for li in lb.listeners for p in li.l7policies for r in p.rule_names()},
         "amphora": set(),
     }
     topology: dict[str, str] = {lb.name: lb.topology for lb in lbs}
@@ -369,6 +378,7 @@ def _check_api(ev: m.ApiEvent, here: PathT, known: dict[str, set[str]], sc: m.Sc
         return  # an amphora failover: ids are made during the run
     if ev.api == "create":
         parent = {"member": "pool", "healthmonitor": "pool", "pool": None, "listener": None, "loadbalancer": None}
+        parent.update({"l7policy": "listener", "l7rule": "l7policy"})
         if kind == "loadbalancer" and sc.loadbalancers is None:
             yield (*here, "api"), "a scenario with one 'loadbalancer' cannot create another; use 'loadbalancers:'"
             return

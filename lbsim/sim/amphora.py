@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lbsim.haproxy import healthcheck as hc
+from lbsim.octavia import l7 as l7ops
 from lbsim.octavia.controlplane import ControlPlane
 from lbsim.octavia.objects import Obj
 from lbsim.octavia.status import amphora_member_string, backend_status
@@ -221,7 +222,7 @@ class Amphora:
                 fe = old or Frontend(li.name, 0, None, 0.0, 0.0)
                 fe.maxconn = limit if limit > -1 else 50000
                 fe.backend = fe_backend
-                fe.router, l7_pools = frontend_router(self.dp.l7, li.name, li.attrs.get("l7policies"), backends)
+                fe.router, l7_pools = frontend_router(self.dp.l7, li.name, l7ops.policy_dicts(cp, li.name), backends)
                 for l7_pool in l7_pools:
                     rendered.backends[f"{l7_pool}:{li.name}"] = (l7_pool, li.name)
                 fe.timeout_connect = float(li.attrs.get("timeout_member_connect", 5000)) / 1000.0

@@ -17,6 +17,7 @@ import numpy as np
 import simpy
 
 from lbsim._version import __version__
+from lbsim.octavia import l7 as l7ops
 from lbsim.octavia.controlplane import ControlPlane
 from lbsim.octavia.healthmanager import HealthManager, db_view
 from lbsim.octavia.objects import ApiResponse, Change, Job, ObjSpec
@@ -93,6 +94,7 @@ def lb_specs(lb: m.LoadBalancer) -> list[ObjSpec]:
     specs = [ObjSpec("loadbalancer", lb.name, {"admin_state_up": lb.admin_state_up, "topology": lb.topology})]
     for li in lb.listeners:
         specs.append(ObjSpec("listener", li.name, {**li.model_dump(exclude={"name"}), "loadbalancer": lb.name}))
+        specs += l7ops.specs(li.name, li.l7policies)
     for p in lb.pools:
         attrs = p.model_dump(exclude={"name", "members", "healthmonitor"})
         specs.append(ObjSpec("pool", p.name, {**attrs, "loadbalancer": lb.name}))
@@ -482,7 +484,7 @@ class Simulation:
         kind, name = ev.target
         body: dict[str, Any] = dict(ev.set)
         if ev.api == "create":
-            for parent in ("pool", "listener", "loadbalancer"):
+            for parent in ("l7policy", "pool", "listener", "loadbalancer"):
                 pv = getattr(ev, parent)
                 if pv is not None and parent != kind:
                     body.setdefault(parent, pv)
