@@ -91,48 +91,26 @@ def paginate(
     for key, _ in sort_keys:
         if (items and key not in items[0]) or (not items and sortable is not None and key not in sortable):
             raise Fault(400, f"Supplied sort key '{key}' is not valid.")
-    keys = [k for k, _ in sort_keys]
-    sort_keys += [(k, "asc") for k in ("created_at", "id") if k not in keys]
-
-    selected = [o for o in items if _matches(o, filters, extra)]
+    # Octavia then sorts by created_at and id; records come in creation order, so a stable
+    # sort keeps that order for ties (also between objects created at the same instant)
+    ordered = list(items)
     for key, direction in reversed(sort_keys):
-        selected.sort(key=_by(key), reverse=direction == "desc")
-
+        ordered.sort(key=_by(key), reverse=direction == "desc")
     marker = params.get("marker")
     reverse = params.get("page_reverse", "False") == "True"
     if marker is not None:
-        ids = [o["id"] for o in items]
-        if marker not in ids:
+        pos = next((i for i, o in enumerate(ordered) if o["id"] == marker), None)
+        if pos is None:
             raise Fault(400, f"Supplied pagination marker '{marker}' is not valid.")
-        pos = next((i for i, o in enumerate(selected) if o["id"] == marker), None)
-        if pos is None:  # the marker exists but is filtered out: place it by its sort values
-            pos = _insertion_point(selected, next(o for o in items if o["id"] == marker), sort_keys)
-            after = selected[pos:]
-            before = selected[:pos]
-        else:
-            after = selected[pos + 1 :]
-            before = selected[:pos]
-        selected = before if reverse else after
-        if reverse and limit is not None:
-            selected = selected[-limit:]
-    if limit is not None and not (reverse and marker is not None):
-        selected = selected[:limit]
+        ordered = ordered[:pos] if reverse else ordered[pos + 1 :]
+    selected = [o for o in ordered if _matches(o, filters, extra)]
+    if limit is not None:
+        selected = selected[-limit:] if reverse and marker is not None else selected[:limit]
     return selected, _links(selected, params, limit, path_url)
 
 
 def _by(key: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:
     return lambda o: _sort_value(o.get(key))
-
-
-def _insertion_point(selected: list[dict[str, Any]], marker: dict[str, Any], sort_keys: list[tuple[str, str]]) -> int:
-    def key(o: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(_sort_value(o.get(k)) for k, _ in sort_keys)
-
-    mk = key(marker)
-    for i, o in enumerate(selected):
-        if key(o) > mk:
-            return i
-    return len(selected)
 
 
 def _matches(obj: dict[str, Any], filters: Mapping[str, list[str]], extra: Mapping[str, str]) -> bool:
