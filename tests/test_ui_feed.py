@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lbsim.scenario.loader import parse_scenario
 from lbsim.server import ui
@@ -222,3 +224,55 @@ def test_event_stream_snapshots_then_deltas_and_stops_on_disconnect() -> None:
     for c in chunks[1:]:
         data = json.loads(c.split("\n")[1].removeprefix("data: "))
         assert data["clock"]["now"] == 10.0
+
+
+# --------------------------------------------------------------------- property: nothing lost, nothing twice
+
+steps = st.lists(
+    st.tuples(
+        st.floats(min_value=0.0, max_value=40.0),  # simulated seconds to advance
+        st.sampled_from(["delta", "delta", "delta", "snapshot"]),
+        st.sampled_from([None, "refuse", "healthy", "hang", "error"]),  # a control before advancing
+        st.integers(min_value=0, max_value=2),  # which member
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps)
+def test_snapshot_plus_deltas_give_every_transition_event_and_second_once(plan: list[Any]) -> None:
+    twin = web_tier(rate=3)
+    keys = [r.key for r in twin.records("member")]
+    feed = ui.LiveFeed(twin)
+    first = feed.snapshot()
+    got_transitions = list(first["transitions"])
+    got_events = list(first["events"])
+    seconds = {lid: list(s["t"]) for lid, s in first["traffic"].items()}
+    for dt, kind, behaviour, which in plan:
+        if behaviour is not None:
+            twin.set_member_behaviour(keys[which], behaviour)
+        twin.advance_to(twin.now + dt)
+        msg = feed.snapshot() if kind == "snapshot" else feed.delta()
+        encode(msg)
+        if msg["type"] == "snapshot":  # the page replaces its state
+            got_transitions = list(msg["transitions"])
+            got_events = list(msg["events"])
+            seconds = {lid: list(s["t"]) for lid, s in msg["traffic"].items()}
+        else:
+            got_transitions += msg["transitions"]
+            got_events += msg["events"]
+            for lid, s in msg["traffic"].items():
+                seconds.setdefault(lid, []).extend(s["t"])
+    _, every = twin.transitions_since(0)
+    expected = [(round(tr.time, 6), tr.name, tr.field, tr.new) for tr in every]
+    shown = [(tr["t"], tr["id"], tr["field"], tr["new"]) for tr in got_transitions]
+    assert shown == expected[len(expected) - len(shown) :]  # the latest ones, in order, none twice
+    assert len(shown) >= min(len(expected), ui.MAX_TRANSITIONS)
+    controls = [(round(e["at"], 6), e["behaviour"]) for e in twin.session_events()]
+    assert [(e["at"], e["text"].split("behaviour=")[1]) for e in got_events] == controls
+    window = twin.traffic_window(ui.WINDOW)
+    for lid, ts in seconds.items():
+        assert ts == sorted(set(ts))  # strictly increasing: no second twice
+        assert set(window[lid]["t"]) <= set(ts)  # and every second of the window is there
