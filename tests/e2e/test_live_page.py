@@ -189,6 +189,26 @@ def test_an_empty_cloud_then_a_load_balancer_made_through_the_api(serve: Callabl
     page.wait_for_selector("#conn[data-state='live']", timeout=30_000)
     assert page.locator("#empty").is_visible()
     assert page.locator('[data-testid="lb"]').count() == 0
+    # statuses are coloured the way Octavia's read, and the colours are what the CSS paints
+    colours = page.evaluate(
+        """() => Object.fromEntries(["ONLINE", "ACTIVE", "DEGRADED", "ERROR", "OFFLINE", "NO_MONITOR", "PENDING_CREATE",
+        "PENDING_UPDATE", "DRAINING", "UP", "DOWN", "MAINT", "no check", "UP 2/3", "DOWN 1/2"]
+        .map((s) => [s, window.lbsimLive.colour(s)]))"""
+    )
+    assert colours == {
+        "ONLINE": "green", "ACTIVE": "green", "DEGRADED": "amber", "ERROR": "red", "OFFLINE": "grey",
+        "NO_MONITOR": "grey", "PENDING_CREATE": "blue", "PENDING_UPDATE": "blue", "DRAINING": "purple",
+        "UP": "green", "DOWN": "red", "MAINT": "grey", "no check": "grey", "UP 2/3": "light-green",
+        "DOWN 1/2": "light-red",
+    }  # fmt: skip
+    painted = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('.legend .st')]
+        .map((b) => [b.textContent, getComputedStyle(b).backgroundColor]))"""
+    )
+    assert painted == {
+        "ONLINE": "rgb(46, 158, 68)", "DEGRADED": "rgb(224, 138, 0)", "ERROR": "rgb(214, 39, 40)",
+        "OFFLINE": "rgb(138, 143, 152)", "PENDING_*": "rgb(47, 111, 214)", "DRAINING": "rgb(138, 79, 192)",
+    }  # fmt: skip
     t0 = float(page.evaluate("document.body.dataset.simNow"))
     wait_until(lambda: float(page.evaluate("document.body.dataset.simNow")) > t0 + 5, 20, "the clock to move")
     subnet = httpx.get(f"{served.endpoint}/v2.0/subnets", params={"name": "private-subnet"}, timeout=30).json()

@@ -374,4 +374,4 @@ function connect() {
   es.onerror = () => { conn.dataset.state = "lost"; conn.textContent = "reconnecting…"; };
   return es;
 }
-window.lbsimLive = { state, connect: connect() };
+window.lbsimLive = { state, colour, connect: connect() };
