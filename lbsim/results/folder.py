@@ -477,8 +477,11 @@ def incident_frame(raw: RawRun) -> pd.DataFrame:
       VIP, ACTIVE_STANDBY) or else when the health manager started the failover;
       *API-visible* the load balancer going PENDING_UPDATE; *recovered* its return to
       ACTIVE after the replacement amphora was built.
-    ``requests_failed`` / ``requests_slowed`` count requests that failed, or were retried
-    or served slowly, because of the fault while it lasted.
+    ``requests_failed`` / ``requests_slowed`` count requests to the fault's members that
+    failed, or were retried or served slowly, because of it: every request that arrived
+    while it lasted, including those that failed only after it ended (a ``hang``'s
+    requests time out ``timeout_member_data`` later), up to the next fault on the same
+    members.
     """
     rows = []
     tl = raw.timeline

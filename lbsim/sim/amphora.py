@@ -401,13 +401,16 @@ class Amphora:
             prev = self._reported.get(name, (0, 0, 0))
             now = (fe.bytes_in, fe.bytes_out, fe.stot)
             self._reported[name] = now
+            # calculate_stats_deltas: a counter that went back (HAProxy restarted, e.g. the
+            # listener or load balancer was disabled and enabled again) reports its raw value
+            rx, tx, tot = (n - p if n >= p else n for n, p in zip(now, prev, strict=True))
             listeners[name] = {
                 "status": fe.status,
                 "stats": {
                     "conns": fe.active,
-                    "totconns": now[2] - prev[2],
-                    "rx": now[0] - prev[0],
-                    "tx": now[1] - prev[1],
+                    "totconns": tot,
+                    "rx": rx,
+                    "tx": tx,
                     "ereq": 0,
                 },
             }

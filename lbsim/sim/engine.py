@@ -63,6 +63,7 @@ class FaultRecord:
     failed: int = 0
     slowed: int = 0
     _base: tuple[int, int] = (0, 0)
+    _settled: bool = False
 
 
 @dataclass
@@ -395,6 +396,25 @@ class Simulation:
         failed, slowed = self._fault_counts(f)
         f.failed = failed - f._base[0]
         f.slowed = slowed - f._base[1]
+        if f.members:  # requests that arrived during it may still fail (a hang's 504s)
+            self.env.call_later(self._fault_grace(), self._settle_fault, f)
+
+    def _fault_grace(self) -> float:
+        """How long after a fault a request that arrived during it may still fail: HAProxy's
+        connect timeout for the first try and 3 retries, then the data timeout (+1 s)."""
+        lis = self.sc.loadbalancer.listeners
+        worst = max((4 * li.timeout_member_connect + li.timeout_member_data for li in lis), default=0)
+        return worst / 1000.0 + 1.0
+
+    def _settle_fault(self, f: FaultRecord, _unused: Any = None) -> None:
+        """Count the failures of requests that arrived during an ended member fault, up to
+        now or to the next fault on the same members (whose failures are its own)."""
+        if f._settled or f.end is None:
+            return
+        f._settled = True
+        later = [g._base for g in self.faults if g is not f and g.members == f.members and g.time >= f.end]
+        failed, slowed = min(later) if later else self._fault_counts(f)
+        f.failed, f.slowed = failed - f._base[0], slowed - f._base[1]
 
     def _fault_counts(self, f: FaultRecord) -> tuple[int, int]:
         if not f.members:  # amphora: connections lost
@@ -705,7 +725,9 @@ class Simulation:
         """Close the books at ``duration``: flush measurements, cost open faults."""
         self.dp.latency.flush()
         for f in self.faults:  # faults still open at the end: count what they cost so far
-            if f.end is None:
+            if f.end is not None and f.members:
+                self._settle_fault(f)  # ended less than a timeout ago
+            elif f.end is None:
                 failed, slowed = self._fault_counts(f)
                 f.failed, f.slowed = failed - f._base[0], slowed - f._base[1]
         names = [s.name for s in self.dp.servers]
