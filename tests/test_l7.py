@@ -534,3 +534,12 @@ def test_l7_csv_is_written_and_read_back(tmp_path: Path) -> None:
 
     again = RunResult.load(folder)
     assert again.l7 is not None and list(again.l7["policy"]) == list(res.l7["policy"])
+
+
+def test_two_different_mixes_on_one_listener_are_refused(tmp_path: Path) -> None:
+    src = {"listener": "http", "arrival": {"process": "constant", "rate": 1}}
+    traffic = [{**src, "requests": MIX}, {**src, "requests": MIX[:1]}]
+    out = _problems(_scenario(tmp_path, POLICIES, {"traffic": traffic}))
+    assert "traffic[1].requests" in out and "already has a request mix" in out
+    same = [{**src, "requests": MIX}, {**src, "requests": MIX}, src]
+    load_scenario(_scenario(tmp_path, POLICIES, {"traffic": same}))

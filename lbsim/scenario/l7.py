@@ -348,3 +348,19 @@ def check_l7(listeners: list[Any], pools: Mapping[str, Any], lpath: PathT) -> It
                         f"listener protocol is '{li.protocol}'."
                     ),
                 )
+
+
+def check_mixes(traffic: list[Any]) -> Iterator[Found]:
+    """Traffic sources on one listener share its request mix: a second, different
+    ``requests`` list would be ignored, so it is an error."""
+    first: dict[str, tuple[int, Any]] = {}
+    for i, src in enumerate(traffic):
+        if not src.requests:
+            continue
+        seen = first.setdefault(src.listener, (i, src.requests))
+        if seen[0] != i and seen[1] != src.requests:
+            yield (
+                ("traffic", i, "requests"),
+                f"listener {src.listener!r} already has a request mix (traffic[{seen[0]}]); "
+                "sources on one listener share it: give it once or make them equal",
+            )

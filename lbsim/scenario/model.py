@@ -106,9 +106,6 @@ from lbsim.scenario.base import (
 from lbsim.scenario.base import (
     _Strict as _Strict,
 )
-from lbsim.scenario.l7 import L7Policy as L7Policy
-from lbsim.scenario.l7 import L7Rule as L7Rule
-from lbsim.scenario.l7 import RequestKind as RequestKind
 from lbsim.scenario.cloud import AMPHORA_ROLES as AMPHORA_ROLES
 from lbsim.scenario.cloud import AmphoraEvent as AmphoraEvent
 from lbsim.scenario.cloud import Clients as Clients
@@ -117,6 +114,9 @@ from lbsim.scenario.cloud import NetworkSettings as NetworkSettings
 from lbsim.scenario.cloud import QosPolicy as QosPolicy
 from lbsim.scenario.cloud import Subnet as Subnet
 from lbsim.scenario.cloud import TrafficEvent as TrafficEvent
+from lbsim.scenario.l7 import L7Policy as L7Policy
+from lbsim.scenario.l7 import L7Rule as L7Rule
+from lbsim.scenario.l7 import RequestKind as RequestKind
 
 # --------------------------------------------------------------------------------------
 # Octavia objects (§4)

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lbsim.scenario import model as m
-from lbsim.scenario.l7 import check_l7
+from lbsim.scenario.l7 import check_l7, check_mixes
 
 PathT = tuple[str | int, ...]
 Found = tuple[PathT, str]
@@ -144,6 +144,7 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
         yield from _check_tree(lb, lp, base_dir)
     yield from _check_network(sc)
     yield from _check_events(sc, base_dir)
+    yield from check_mixes(sc.traffic)
 
 
 def _check_network(sc: m.Scenario) -> Iterator[Found]:

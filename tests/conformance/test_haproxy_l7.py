@@ -70,6 +70,8 @@ POLICIES: list[dict[str, Any]] = [
         "position": 2,
         "rules": [_rule("HEADER", "STARTS_WITH", "t-", "X-Tenant"), _rule("PATH", "ENDS_WITH", "/")],
     },
+    {"name": "quoted", "action": "REJECT", "rules": [_rule("HEADER", "EQUAL_TO", '"two words"', "X-Q")]},
+    {"name": "hash", "redirect_pool": "beta", "rules": [_rule("HEADER", "EQUAL_TO", "a#b", "X-H")]},
     {
         "name": "off",
         "action": "REJECT",
@@ -114,6 +116,10 @@ HEADER_SETS: list[dict[str, str]] = [
     {"User-Agent": "curl/8.0"},
     {"User-Agent": "Mozilla/5.0 curl/8"},
     {"X-Tenant": "t-42"},
+    {"X-Q": "two words"},
+    {"X-Q": '"two words"'},
+    {"X-H": "a"},
+    {"X-H": "a#b"},
     {"X-Tenant": "x, t-7"},
     {"x-proto": "http"},
 ]
@@ -227,4 +233,6 @@ def test_l7_routing_matches_haproxy(tmp_path: Path) -> None:
         ok=not mismatches,
     )
     assert kinds == {"reject", "redirect", "pool", "default"}  # the mix exercises every outcome
+    decided = {l7.evaluate(policies, r).policy for r in requests}
+    assert {"quoted", "hash", "bots", "tenant", "beta", "img-files", "gif", "moved", "to-https"} <= decided
     assert not mismatches, "\n".join(f"{r}: lbsim {w}, HAProxy {g}" for r, w, g in mismatches[:10])
