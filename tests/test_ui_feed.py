@@ -78,6 +78,8 @@ def test_snapshot_shows_the_tree_haproxy_and_traffic() -> None:
     assert lb["name"] == "web-lb" and lb["provisioning_status"] == "ACTIVE" and lb["operating_status"] == "ONLINE"
     assert [a["role"] for a in lb["amphorae"]] == ["STANDALONE"]
     [li] = lb["listeners"]
+    assert (li["name"], li["protocol"], li["protocol_port"]) == ("http", "HTTP", 80)
+    assert lb["vip_address"] == twin.record("loadbalancer", lb["id"]).attrs["vip_address"]  # type: ignore[union-attr]
     assert pool(snap)["health_monitor"]["type"] == "HTTP"
     mems = members(snap)
     assert sorted(mems) == ["web-1", "web-2", "web-3"]

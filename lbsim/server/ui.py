@@ -260,16 +260,20 @@ class LiveFeed:
         names: dict[str, str] = {}
         live: set[str] = set()
         out = []
+        listener_attrs = {str(r.key): getattr(r, "attrs", {}) or {} for r in self.twin.records("listener")}
         for rec in self.twin.records("loadbalancer"):
             key = str(getattr(rec, "key", None) or getattr(rec, "id", ""))
             tree = copy.deepcopy(self.twin.status_tree(key).get("loadbalancer", {}))
             haproxy = self.twin.haproxy_view(key)
             lb = dict(tree)
             lb["project_id"] = getattr(rec, "project_id", None) or getattr(rec, "project", None)
+            lb["vip_address"] = (getattr(rec, "attrs", {}) or {}).get("vip_address")
             lb["amphorae"] = amps.get(key, [])
             names[key] = str(lb.get("name") or "")
             for li in lb.get("listeners", []):
                 names[str(li["id"])] = str(li.get("name") or "")
+                attrs = listener_attrs.get(str(li["id"]), {})
+                li["protocol"], li["protocol_port"] = attrs.get("protocol"), attrs.get("protocol_port")
                 for pool in li.get("pools", []):
                     names[str(pool["id"])] = str(pool.get("name") or "")
                     hm = pool.get("health_monitor")

@@ -136,7 +136,8 @@ function lbCard(lb) {
   head.querySelector(".lb-name").textContent = lb.name || "(no name)";
   setBadge(head.querySelector('[data-testid="lb-prov"]'), lb.provisioning_status);
   setBadge(head.querySelector('[data-testid="lb-op"]'), lb.operating_status);
-  head.querySelector(".id").textContent = `${lb.id}${lb.project_id ? "  project " + lb.project_id : ""}`;
+  head.querySelector(".id").textContent =
+    `${lb.vip_address ? "VIP " + lb.vip_address + "  " : ""}${lb.id}${lb.project_id ? "  project " + lb.project_id : ""}`;
   renderAmphorae(card.querySelector(".amps"), lb.amphorae || []);
   renderRows(card, lb);
   return card;
@@ -180,7 +181,7 @@ function flatten(lb) {
 function newRow(kind, obj) {
   const tr = el("tr", { "data-kind": kind, "data-id": obj.id, "data-testid": kind },
     el("td", { class: "obj" }, el("span", { class: "kind", text: kind === "healthmonitor" ? "monitor" : kind }),
-      el("span", { class: "name" })),
+      el("span", { class: "name" }), " ", el("span", { class: "mono where" })),
     el("td", {}, badge("", "prov")), el("td", {}, badge("", "api")),
     el("td", {}, kind === "member" ? badge("", "haproxy") : null),
     el("td", { class: "gap", "data-testid": "gap" }),
@@ -225,6 +226,10 @@ function renderRows(card, lb) {
     const name = o.name || (r.kind === "member" ? `${o.address}:${o.protocol_port}` : o.id.slice(0, 8));
     tr.dataset.name = name;
     tr.querySelector(".name").textContent = r.kind === "healthmonitor" && o.type ? `${name} (${o.type})` : name;
+    const where = r.kind === "member" && o.name ? `${o.address}:${o.protocol_port}`
+      : r.kind === "listener" && o.protocol ? `${o.protocol}:${o.protocol_port}` : "";
+    const whereEl = tr.querySelector(".where");
+    if (whereEl.textContent !== where) whereEl.textContent = where;
     setBadge(tr.querySelector('[data-testid="prov"]'), o.provisioning_status);
     setBadge(tr.querySelector('[data-testid="api"]'), o.operating_status);
     const gap = tr.querySelector(".gap");
