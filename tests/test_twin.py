@@ -12,6 +12,7 @@ delete 10 s). Everything here is pure Python (no sockets).
 from __future__ import annotations
 
 import gc
+import json
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +246,7 @@ def test_member_refuses_then_heals_statuses_follow_checks_and_heartbeats(tmp_pat
 
 
 def test_saved_session_replays_byte_for_byte(tmp_path: Path) -> None:
-    t, _tier, _t_refuse, _ = _fault_session()
+    t, tier, _t_refuse, _ = _fault_session()
     folder = t.save(tmp_path / "session")
     expected = {"scenario.yaml", "summary.json", "members.csv", "transitions.csv", "status.json", "api.csv"}
     assert expected <= {p.name for p in folder.iterdir()}
@@ -258,6 +259,12 @@ def test_saved_session_replays_byte_for_byte(tmp_path: Path) -> None:
     got = (tmp_path / "replay" / "transitions.csv").read_bytes()
     assert got == (folder / "transitions.csv").read_bytes()
     assert b"DEGRADED" in got and b"ERROR" in got
+    # the whole folder's status tree too: the LB made through the API, with its children
+    status = (tmp_path / "replay" / "status.json").read_bytes()
+    assert status == (folder / "status.json").read_bytes()
+    tree = json.loads(status)
+    assert [lb["loadbalancer"]["name"] for lb in tree["loadbalancers"]] == [tier["lb"]]
+    assert tree["statuses"]["loadbalancer"]["listeners"][0]["name"] == tier["listener"]
     # and a Twin started from the saved scenario replays it live
     t2 = Twin(sc)
     t2.advance_to(t.now)
@@ -511,9 +518,31 @@ class RandomSessions(RuleBasedStateMachine):
     def update(self, data: st.DataObject, kind: str) -> None:
         key = data.draw(st.sampled_from(self.keys(kind)))
         body = data.draw(
-            st.sampled_from([{"admin_state_up": False}, {"admin_state_up": True}, {"name": "n"}, {"weight": None}, {}])
+            st.sampled_from(
+                [
+                    {"admin_state_up": False},
+                    {"admin_state_up": True},
+                    {"name": "n", "description": "d", "tags": ["t"]},
+                    {"weight": None, "backup": True},
+                    {"delay": None},
+                    {"url_path": None, "max_retries_down": 1, "delay": 1},
+                    {"connection_limit": None, "timeout_member_data": 1000},
+                    {"default_pool_id": None},
+                    {"lb_algorithm": "SOURCE_IP_PORT"},
+                    {"lb_algorithm": "LEAST_CONNECTIONS", "session_persistence": {"type": "SOURCE_IP"}},
+                    {"session_persistence": {"type": "APP_COOKIE"}},
+                    {"protocol": "TCP"},
+                    {},
+                ]
+            )
         )
         self.answer(self.t.request("update", kind, key, body))
+
+    @rule(data=st.data())
+    def set_default_pool(self, data: st.DataObject) -> None:
+        listener = data.draw(st.sampled_from(self.keys("listener")))
+        pool = data.draw(st.sampled_from([*self.keys("pool"), None]))
+        self.answer(self.t.request("update", "listener", listener, {"default_pool_id": pool}))
 
     @rule(data=st.data(), kind=st.sampled_from(["loadbalancer", "listener", "pool", "member", "healthmonitor"]))
     def delete(self, data: st.DataObject, kind: str) -> None:
@@ -602,6 +631,38 @@ def test_random_session_replays(tmp_path: Path) -> None:
     replay = run_scenario(load_scenario(folder / "scenario.yaml"))
     replay.save(tmp_path / "r")
     assert (tmp_path / "r" / "transitions.csv").read_bytes() == (folder / "transitions.csv").read_bytes()
+
+
+QUICK_SCENARIOS = [
+    "default.yaml",
+    "failures/amphora-active-standby.yaml",
+    "failures/partition.yaml",
+    "failures/flapping-member.yaml",
+    "regression/h-conflict-and-revert.yaml",
+]
+ALL_SCENARIOS = sorted(str(p.relative_to(ROOT / "scenarios")) for p in (ROOT / "scenarios").rglob("*.yaml"))
+
+
+def _twin_replays(name: str, tmp_path: Path, until: float) -> None:
+    path = ROOT / "scenarios" / name
+    sc = load_scenario(path)
+    t = Twin(sc, base_dir=path.parent)
+    t.advance_to(min(sc.duration, until))
+    folder = t.save(tmp_path / "s")
+    replay = run_scenario(load_scenario(folder / "scenario.yaml"), base_dir=path.parent)
+    replay.save(tmp_path / "r")
+    assert (tmp_path / "r" / "transitions.csv").read_bytes() == (folder / "transitions.csv").read_bytes()
+
+
+@pytest.mark.parametrize("name", QUICK_SCENARIOS)
+def test_a_twin_of_a_bundled_scenario_replays(name: str, tmp_path: Path) -> None:
+    _twin_replays(name, tmp_path, 150.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_SCENARIOS)
+def test_a_twin_of_every_bundled_scenario_replays_to_its_end(name: str, tmp_path: Path) -> None:
+    _twin_replays(name, tmp_path, float("inf"))
 
 
 def test_world_is_the_engine_for_live_worlds() -> None:

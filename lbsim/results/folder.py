@@ -265,11 +265,15 @@ def status_tree(
     }
 
 
-def _tree_catalogue(scenario: m.Scenario) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Listeners and pools (with monitor and members) of the scenario's initial tree."""
-    listeners = {li.name: {"name": li.name, "default_pool": li.default_pool} for li in scenario.loadbalancer.listeners}
+def _tree_catalogue(
+    scenario: m.Scenario, tree: m.LoadBalancer | None = None
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Listeners and pools (with monitor and members) of the scenario's initial tree
+    (or of ``tree``, one of its ``loadbalancers``)."""
+    lb = scenario.loadbalancer if tree is None else tree
+    listeners = {li.name: {"name": li.name, "default_pool": li.default_pool} for li in lb.listeners}
     pools: dict[str, dict[str, Any]] = {}
-    for p in scenario.loadbalancer.pools:
+    for p in lb.pools:
         hm = p.healthmonitor
         pools[p.name] = {
             "healthmonitor": {"name": hm.name or f"{p.name}-hm", "type": hm.type} if hm else None,
@@ -280,14 +284,21 @@ def _tree_catalogue(scenario: m.Scenario) -> tuple[dict[str, dict[str, Any]], di
     return listeners, pools
 
 
-def object_catalogue(raw: RawRun) -> dict[str, Any]:
-    """Every object the run ever had (scenario tree plus API creations), for status trees."""
+def object_catalogue(raw: RawRun, lb: str | None = None) -> dict[str, Any]:
+    """Every object the run ever had (scenario tree plus API creations), for status trees;
+    with ``lb``, those of that load balancer only (scenarios with ``loadbalancers:``)."""
     sc = raw.scenario
-    listeners, pools = _tree_catalogue(sc)
+    if lb is None:
+        listeners, pools = _tree_catalogue(sc)
+    else:
+        tree = next((t for t in sc.all_loadbalancers if t.name == lb), m.LoadBalancer(name=lb))
+        listeners, pools = _tree_catalogue(sc, tree)
     # objects created or changed through the API: take their final attributes
     seen_members = {mem["name"] for p in pools.values() for mem in p["members"]}
     for obj in raw.cp.objects():
         a = obj.attrs
+        if lb is not None and _lb_of(raw, obj.type, a) != lb:
+            continue
         if obj.type == "listener":
             listeners.setdefault(obj.name, {"name": obj.name})["default_pool"] = a.get("default_pool")
         elif obj.type == "pool":
@@ -309,6 +320,28 @@ def object_catalogue(raw: RawRun) -> dict[str, Any]:
                     }
                 )
     return {"listeners": list(listeners.values()), "pools": pools}
+
+
+def _lb_of(raw: RawRun, kind: str, attrs: dict[str, Any]) -> str | None:
+    if kind in ("listener", "pool"):
+        return str(attrs.get("loadbalancer"))
+    pool = raw.cp.get("pool", str(attrs.get("pool")))
+    return None if pool is None else str(pool.attrs.get("loadbalancer"))
+
+
+def run_status(raw: RawRun) -> dict[str, Any]:
+    """``status.json``: the load balancer's status tree at the end. With ``loadbalancers:``
+    (several, or created during the run) the first one's tree is under ``statuses`` and
+    every one's, in creation order, under ``loadbalancers`` (lbsim extension)."""
+    sc = raw.scenario
+    if sc.loadbalancers is None:
+        return status_tree(sc.name, sc.loadbalancer.name, raw.timeline, raw.duration, object_catalogue(raw))
+    names = [name for kind, name in raw.timeline.objects() if kind == "loadbalancer"]
+    trees = [
+        status_tree(sc.name, name, raw.timeline, raw.duration, object_catalogue(raw, name))["statuses"]
+        for name in names
+    ]
+    return {"statuses": trees[0] if trees else {}, "loadbalancers": trees}
 
 
 def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
@@ -349,7 +382,7 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
     members = pd.DataFrame(rows, columns=MEMBER_COLUMNS)
     transitions = raw.timeline.frame()
     exp = ex.frame(ex.check_all(sc, raw.timeline))
-    status = status_tree(sc.name, sc.loadbalancer.name, raw.timeline, raw.duration, object_catalogue(raw))
+    status = run_status(raw)
     incidents = incident_frame(raw)
     n = math.ceil(raw.duration)
     okv = np.zeros(n, dtype=np.int64)

@@ -158,6 +158,12 @@ def uuid_scenario(sc: m.Scenario) -> tuple[m.Scenario, dict[tuple[str, str], str
             li["name"] = key("listener", li["name"])
             if li.get("default_pool"):
                 li["default_pool"] = key("pool", li["default_pool"])
+            for pol in li.get("l7policies", []):
+                for i, rule in enumerate(pol.get("rules", []), 1):  # default names: <policy>-rule<i>
+                    rule["name"] = key("l7rule", rule.get("name") or f"{pol['name']}-rule{i}")
+                pol["name"] = key("l7policy", pol["name"])
+                if pol.get("redirect_pool"):
+                    pol["redirect_pool"] = key("pool", pol["redirect_pool"])
         for p in lb.get("pools", []):
             pool_name = p["name"]
             p["name"] = key("pool", pool_name)
@@ -169,11 +175,9 @@ def uuid_scenario(sc: m.Scenario) -> tuple[m.Scenario, dict[tuple[str, str], str
     for tr in d.get("traffic", []):
         tr["listener"] = key("listener", tr["listener"])
     for ev in d.get("events", []):
-        for kind in KINDS:
-            if kind in ev and not (kind == "member" and "behaviour" in ev and "api" not in ev):
+        for kind in (*KINDS, "l7policy", "l7rule"):
+            if kind in ev:
                 ev[kind] = key(kind, ev[kind])
-        if "behaviour" in ev and "member" in ev and "api" not in ev:
-            ev["member"] = key("member", ev["member"])
         if "network" in ev and ev.get("members"):
             ev["members"] = [key("member", n) for n in ev["members"]]
         if "traffic" in ev:
@@ -328,6 +332,10 @@ class Twin:
             defaults = _MODEL[kind].model_fields
             for k, v in list(sim.items()):
                 if v is None and k in defaults and k not in ("default_pool",):
+                    if defaults[k].is_required():
+                        raise _Refusal(
+                            400, f"Invalid input for field/attribute {k}. Value: 'None'. Mandatory field missing."
+                        )
                     default = defaults[k].get_default(call_default_factory=True)
                     sim[k] = default.model_dump() if isinstance(default, BaseModel) else default
             allowed = UPDATABLE.get(kind, frozenset()) - {"name"}
@@ -648,7 +656,9 @@ class Twin:
             d["warmup"] = 0.0
         d["seed"] = self.seed
         # a live request at t comes before scenario events due at t (they had not fired)
-        d["events"] = sorted([*self._events, *d.get("events", [])], key=lambda e: float(e["at"]))
+        # (the scenario's own events still to come are not part of the session)
+        ahead = [e for e in d.get("events", []) if float(e["at"]) <= duration]
+        d["events"] = sorted([*self._events, *ahead], key=lambda e: float(e["at"]))
         d["expect"] = [e for e in d.get("expect", []) if float(e.get("at", (e.get("within") or [0])[0])) <= duration]
         return m.Scenario.model_validate(d)
 
@@ -683,12 +693,12 @@ class Twin:
     def _new_meta(self, kind: str, key: str, name: str, project: str) -> _Meta:
         meta = _Meta(name=name, project_id=project, created_at=self.now)
         if (kind, key) not in self._meta:
-            self._order[kind].append(key)
+            self._order.setdefault(kind, []).append(key)
         self._meta[(kind, key)] = meta
         return meta
 
     def _meta_keys(self, kind: str) -> list[str]:
-        return self._order[kind]
+        return self._order.get(kind, [])
 
     def _name(self, kind: str, key: str) -> str:
         meta = self._meta.get((kind, key))
