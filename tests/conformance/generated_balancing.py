@@ -67,6 +67,7 @@ from .haproxy_harness import (
     ip_to_int,
     read_reply,
     send_request,
+    transient_status,
 )
 
 ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
@@ -410,22 +411,6 @@ class HoldingBackend(BackendServer):
         )
 
 
-def _glitch(state: str) -> bool:
-    """Whether ``show stat`` caught a server between its health counter crossing a
-    threshold and HAProxy 2.6's deferred state change: ``UP 0/1`` or ``UP -1/3`` (the
-    counter says DOWN, the server still runs), ``DOWN 3/2`` (the counter is full, the
-    server is not yet running). These last a few milliseconds (one poll in about a
-    hundred health moves catches one); the twin changes state with the counter, so it
-    has no such states."""
-    if " -" in state or state.startswith("UP 0/"):
-        return True
-    parts = state.split()
-    if parts[0] == "DOWN" and len(parts) == 2 and "/" in parts[1]:
-        k, n = parts[1].split("/")
-        return int(k) >= int(n)
-    return False
-
-
 class HAProxySide:
     """A running HAProxy for a schedule, with its backends."""
 
@@ -471,7 +456,7 @@ class HAProxySide:
         deadline = time.monotonic() + timeout
         while True:
             st = self.hap.server_stats(self.name)[f"m{i}"]["status"]
-            if not _glitch(st) and (not seen or seen[-1] != st):
+            if not transient_status(st) and (not seen or seen[-1] != st):
                 seen.append(st)
             if done(st):
                 return seen

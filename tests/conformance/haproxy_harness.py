@@ -179,6 +179,10 @@ class BackendServer:
         self._sock = None
         self._accept_thread = None
         if s is not None:
+            # shutdown first: it stops the kernel accepting at once and wakes the blocked
+            # accept(); a bare close() leaves the socket listening until accept() times out
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
             s.close()
         if t is not None:
             t.join(timeout=2)
@@ -782,6 +786,23 @@ def abort_connection(s: socket.socket) -> None:
     with contextlib.suppress(OSError):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
+
+
+def transient_status(state: str) -> bool:
+    """Whether a ``show stat`` status caught a server between its health counter crossing
+    a threshold and HAProxy 2.6's deferred state change: ``UP 0/1`` or ``UP -1/3`` (the
+    counter says DOWN, the server still runs), ``DOWN 3/2`` (the counter is full, the
+    server is not running yet). They last a few milliseconds; the twin changes state with
+    the counter, so it has no such states, and comparisons skip them."""
+    parts = state.split()
+    if len(parts) != 2 or "/" not in parts[1] or parts[0] not in ("UP", "DOWN"):
+        return False
+    k, _, n = parts[1].partition("/")
+    try:
+        k_i, n_i = int(k), int(n)
+    except ValueError:
+        return False
+    return k_i <= 0 if parts[0] == "UP" else k_i >= n_i
 
 
 def wait_until(pred: Callable[[], bool], timeout: float = 5.0, interval: float = 0.005) -> bool:
