@@ -218,11 +218,9 @@ def _peak_mb() -> float:
 
 def compiled_available() -> bool:
     """Whether the compiled data plane can run here (numba importable)."""
-    try:
-        from lbsim.sim import compiled
-    except ImportError:
-        return False
-    return bool(compiled.available())
+    from lbsim.sim.compiled import available
+
+    return available()
 
 
 def run_one(model: str, algorithm: str, members: int, requests: int, whole: bool = False) -> dict[str, float]:

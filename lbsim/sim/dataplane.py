@@ -52,6 +52,8 @@ OUT_OK = "ok"
 OUT_503 = "503"
 OUT_504 = "504"
 OUT_CONNECT = "connect"
+#: a client outside the listener's ``allowed_cidrs`` (its packets never reach HAProxy)
+OUT_DENIED = "denied"
 
 #: Octavia's ``retries 3``
 RETRIES = 3
@@ -195,6 +197,8 @@ class Backend:
         self.stick_size = 0 if persistence == "HTTP_COOKIE" else STICK_SIZE
         self.stick: OrderedDict[Any, Server] = stick if stick is not None else OrderedDict()
         self.local_of = {s.gidx: i for i, s in enumerate(servers)}
+        #: set while the compiled data plane owns this backend (its state lives there)
+        self.frozen = False
 
     def active_usable(self) -> int:
         """Non-backup servers that may take traffic now (HAProxy's ``srv_act``)."""
@@ -224,18 +228,26 @@ class Backend:
     def set_usable(self, local: int, usable: bool) -> None:
         """Health or admin state changed: the server leaves or rejoins the rotation."""
         if self.usable[local] != usable:
+            self._check_not_frozen()
             self.usable[local] = usable
             self.balancer.set_usable(local, usable)
 
     def set_weight(self, local: int, weight: int) -> None:
         """Weight changed at run time (weight 0 = drain)."""
         if self.weights[local] != weight:
+            self._check_not_frozen()
             self.weights[local] = weight
             self.balancer.set_weight(local, weight)
 
     def usable_weight(self) -> int:
         """HAProxy's total usable weight (0 → the backend reports DOWN)."""
         return self.balancer.usable_weight()
+
+    def _check_not_frozen(self) -> None:
+        if self.frozen:
+            raise RuntimeError(
+                f"backend {self.name} changed while the compiled data plane owns it (run with --engine exact)"
+            )
 
 
 class Frontend:
@@ -244,6 +256,7 @@ class Frontend:
     __slots__ = (
         "active",
         "alive",
+        "allowed",
         "backend",
         "backlog",
         "bytes_in",
@@ -281,6 +294,8 @@ class Frontend:
         self.alive = True
         #: L7 policies (:class:`lbsim.sim.l7.FrontendRouter`), None when none are rendered
         self.router: Any = None
+        #: listener ``allowed_cidrs`` (the VIP's security group): None lets every client in
+        self.allowed: Callable[[Any], bool] | None = None
 
     @property
     def status(self) -> str:
@@ -328,6 +343,8 @@ class DataPlane:
         self.cpu_queue: deque[tuple[Frontend, float, Any, int]] = deque()
         self.max_connections = 0
         self.inflight = 0
+        #: the compiled data plane (lbsim.sim.compiled) when it runs this data plane's requests
+        self.compiled: Any = None
         #: the run's L7 state (:class:`lbsim.sim.l7.L7Context`), None without L7 policies
         self.l7: Any = None
 
@@ -388,7 +405,7 @@ class DataPlane:
     # ------------------------------------------------------------------ request path
     def arrive(self, fe: Frontend, src: Any, port: int) -> None:
         """A client opens a connection to the listener."""
-        if self.cpu_cores or not self.vip_up:
+        if self.cpu_cores or not self.vip_up or fe.allowed is not None:
             self._arrive_constrained(fe, src, port)
             return
         # the common case, inlined: _admit
@@ -404,8 +421,14 @@ class DataPlane:
     def _arrive_constrained(self, fe: Frontend, src: Any, port: int) -> None:
         """Arrival when the VIP is down or the amphora's CPU is modelled."""
         now = self.env._now
+        if fe.allowed is not None and not fe.allowed(src):  # dropped by the security group
+            self.finish((now, src, port, None, -1, now, None, 0, False), -1, OUT_DENIED, False)
+            return
         if not self.vip_up:
             self.finish((now, src, port, None, -1, now, fe, 0, False), -1, OUT_CONNECT, False)
+            return
+        if not self.cpu_cores:  # only the security group stood in the way
+            self._admit(fe, now, src, port)
             return
         if self.max_connections and self.inflight >= self.max_connections:
             self.finish((now, src, port, None, -1, now, fe, 0, False), -1, OUT_CONNECT, False)
@@ -630,6 +653,8 @@ class DataPlane:
 
     def drain_queue(self, server: Server) -> None:
         """Start queued requests while slots are free (or time them out if it stopped answering)."""
+        if self.compiled is not None:
+            raise RuntimeError(f"member {server.name} changed while the compiled data plane runs (use --engine exact)")
         q = server.queue
         if not server.serving and server.behaviour is not PARTIAL:
             while q:  # what waits inside a member that stopped answering times out
@@ -673,6 +698,9 @@ class DataPlane:
 
     def sample(self) -> None:
         """Record the current occupancy (called once per simulated second)."""
+        if self.compiled is not None:
+            self.samples.append(self.compiled.sample())
+            return
         active = sum(fe.active for fe in self.frontends.values())
         backlog = sum(len(fe.backlog) for fe in self.frontends.values()) + len(self.cpu_queue)
         queued = sum(len(s.queue) for s in self.servers)

@@ -567,6 +567,8 @@ class Simulation:
         if lb is None or lb.provisioning_status == "DELETED":
             for amp in self._live():
                 self._kill(amp, "DELETED")
+            for amp in self.amphorae:  # their health rows go with them (no stale scan)
+                self.hm.forget(amp.amp_id)
             self.dp.frontends = {}
             return
         if not self.amphorae:  # first build (provisioning from nothing)
@@ -701,14 +703,21 @@ class Simulation:
         if not self.live:
             self.env.process(self._sampler())
 
+    #: which data plane runs the requests: "auto", "exact" or "compiled" (lbsim.sim.compiled)
+    engine: str = "auto"
+
     def run(self, progress: ProgressFn | None = None, steps: int = 100) -> RawRun:
         """Run to the scenario's duration; ``progress`` gets the fraction done."""
         if self.sc.start == "provision":
             self._start_provision()
         else:
             self._start_running()
+        from lbsim.sim.compiled import attach
+
+        chunked = attach(self, self.engine)  # None: the exact data plane runs the requests
         for i, src in enumerate(self.sc.traffic):
-            self._traffic(i, src)
+            if chunked is None:
+                self._traffic(i, src)
         self._schedule_events()
         self._start_extensions()
         self.start_processes()
@@ -719,6 +728,8 @@ class Simulation:
             for k in range(1, steps + 1):
                 self.env.run(until=duration * k / steps)
                 progress(k / steps)
+        if chunked is not None:
+            chunked.finish()
         return self.finish(duration)
 
     def finish(self, duration: float) -> RawRun:
@@ -754,11 +765,19 @@ def simulate(
     base_dir: Path | None = None,
     log_requests: bool = False,
     progress: ProgressFn | None = None,
+    engine: str = "auto",
 ) -> RawRun:
-    """Run one scenario and return the raw run (see :mod:`lbsim.results.folder` for summaries)."""
+    """Run one scenario and return the raw run (see :mod:`lbsim.results.folder` for summaries).
+
+    ``engine``: "exact" runs every request on the Python data plane; "compiled" on the
+    compiled one (an error when it does not cover the scenario); "auto" picks the
+    compiled one where it covers the scenario and the run is long enough to repay it.
+    Both give identical results.
+    """
     if scenario.loadbalancers is not None:
         raise ValueError("a scenario with 'loadbalancers:' runs through lbsim.sim.world.simulate")
     sim = Simulation(scenario, seed=seed, base_dir=base_dir, log_requests=log_requests)
+    sim.engine = engine
     return sim.run(progress)
 
 

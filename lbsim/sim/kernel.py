@@ -30,6 +30,9 @@ class TwinEnvironment(simpy.Environment):
         super().__init__(initial_time)
         self.fast: list[tuple[float, int, Callback, Any, Any]] = []
         self.fast_seq = itertools.count()
+        #: the compiled data plane (lbsim.sim.compiled) when it owns the requests: it is
+        #: advanced up to each SimPy event (the processes that read data-plane state)
+        self.chunked: Any = None
 
     def call_later(self, delay: float, fn: Callback, a: Any = None, b: Any = None) -> None:
         """Run ``fn(a, b)`` ``delay`` seconds from now (delay >= 0)."""
@@ -65,6 +68,8 @@ class TwinEnvironment(simpy.Environment):
         at = float(until)
         if at <= self._now:
             raise ValueError(f"until ({at}) must be greater than the current simulation time")
+        if self.chunked is not None:
+            return self._run_chunked(at)
         fast = self.fast
         queue = self._queue
         simpy_step = super().step
@@ -95,8 +100,43 @@ class TwinEnvironment(simpy.Environment):
         self._now = at
         return None
 
+    def _run_chunked(self, at: float) -> None:
+        """``run`` while the compiled data plane owns the requests.
+
+        Callbacks on the fast calendar (health checks) neither read nor change the data
+        plane in a run the compiled path covers, so only SimPy events cut chunks: before
+        one due at ``t`` the data plane processes everything due strictly before ``t``
+        (at equal times SimPy's events run first, as in :meth:`run`).
+        """
+        fast = self.fast
+        queue = self._queue
+        simpy_step = super().step
+        seq = self.fast_seq
+        chunked = self.chunked
+        while True:
+            if fast and (not queue or fast[0][0] < queue[0][0]):
+                top = fast[0]
+                if top[0] >= at:
+                    break
+                self._now = top[0]
+                fn = top[2]
+                again = fn(top[3], top[4])
+                if again is None:
+                    heappop(fast)
+                else:
+                    heapreplace(fast, (again[0], next(seq), fn, again[1], again[2]))
+            elif queue and queue[0][0] < at:
+                chunked.advance(queue[0][0])
+                simpy_step()
+            else:
+                break
+        chunked.advance(at)
+        self._now = at
+
     def step(self) -> None:
         """Process the next event of either calendar (SimPy's first on equal times)."""
+        if self.chunked is not None and self._queue:
+            self.chunked.advance(self._queue[0][0])
         fast = self.fast
         if fast:
             q = self._queue
