@@ -395,8 +395,11 @@ class HoldingBackend(BackendServer):
             self._held.append(ev)
         try:
             while not self._stop.is_set() and not ev.wait(0.02):
-                r, _, _ = select.select([conn], [], [], 0)
-                if r and not conn.recv(4096, socket.MSG_PEEK):
+                try:
+                    r, _, _ = select.select([conn], [], [], 0)
+                    if r and not conn.recv(4096, socket.MSG_PEEK):
+                        return
+                except (OSError, ValueError):  # closed by stop()
                     return
             if self._stop.is_set():
                 return
