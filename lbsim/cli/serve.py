@@ -86,6 +86,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on")
     server = _Server(config)
+    app.state.server = server  # the live page's event streams end when it should exit (Ctrl-C)
     with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
         server.run()
     if args.record:

@@ -385,17 +385,32 @@ def sse(event: str, data: Mapping[str, Any]) -> str:
 async def event_stream(
     request: Request, world: LiveWorld, interval: float = DELTA_INTERVAL, snapshot_every: int = SNAPSHOT_EVERY
 ) -> AsyncIterator[str]:
-    """The page's event stream: a snapshot, then deltas, a snapshot every ``snapshot_every``."""
+    """The page's event stream: a snapshot, then deltas, a snapshot every ``snapshot_every``.
+
+    It ends when the client goes away or when the server is stopping (uvicorn waits for
+    open responses before it exits, so an endless stream would keep Ctrl-C from working).
+    Nothing is queued: a message is built only when the previous one has been sent.
+    """
     feed = LiveFeed(world.twin, lambda: clock_info(world.clock, world.twin.now, getattr(world.cloud, "lag", None)))
     yield "retry: 2000\n\n"
     n = 0
-    while True:
+    while not server_stopping(request):
         msg = feed.snapshot() if n % snapshot_every == 0 else feed.delta()
         yield sse(msg["type"], msg)
         n += 1
         await asyncio.sleep(interval)
         if await request.is_disconnected():
             return
+
+
+def server_stopping(request: Request) -> bool:
+    """Whether the server serving ``request`` is shutting down.
+
+    Reads ``request.app.state.server`` (the ``uvicorn.Server`` that ``lbsim serve`` runs; its
+    ``should_exit`` turns true on Ctrl-C) and ``app.state.stopping`` (for other hosts).
+    """
+    state = request.app.state
+    return bool(getattr(getattr(state, "server", None), "should_exit", False) or getattr(state, "stopping", False))
 
 
 # --------------------------------------------------------------------- routes

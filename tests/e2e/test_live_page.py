@@ -259,3 +259,28 @@ def test_two_load_balancers_and_bounded_buffers(serve: Callable[..., Served], op
     assert sizes["charts"] == 2
     # both load balancers are still shown with every member
     assert page.locator('tr[data-kind="member"]').count() == 6
+
+
+@pytest.mark.serve
+def test_ctrl_c_stops_the_server_while_a_page_is_streaming(serve: Callable[..., Served]) -> None:
+    """uvicorn waits for open responses before it exits: the event stream must end by itself."""
+    import threading
+
+    served = serve("--speed", "5")
+    got: list[str] = []
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{served.endpoint}/lbsim/ui/events?interval=0.1", timeout=60) as r:
+            for line in r.iter_lines():
+                got.append(line)
+
+    reader = threading.Thread(target=listen, daemon=True)
+    reader.start()
+    wait_until(lambda: sum(line.startswith("event: ") for line in got) >= 3, 30, "three messages")
+    started = time.monotonic()
+    code, err = served.stop()
+    assert code == 0, err
+    assert time.monotonic() - started < 15
+    reader.join(timeout=15)
+    assert not reader.is_alive()  # the stream ended cleanly with the server
+    assert "Traceback" not in err
