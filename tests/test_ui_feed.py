@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -205,6 +206,7 @@ class _Request:
 
     def __init__(self, n: int) -> None:
         self.n = n
+        self.app = SimpleNamespace(state=SimpleNamespace(server=SimpleNamespace(should_exit=False)))
 
     async def is_disconnected(self) -> bool:
         self.n -= 1
@@ -226,6 +228,23 @@ def test_event_stream_snapshots_then_deltas_and_stops_on_disconnect() -> None:
     for c in chunks[1:]:
         data = json.loads(c.split("\n")[1].removeprefix("data: "))
         assert data["clock"]["now"] == 10.0
+
+
+def test_event_stream_ends_when_the_server_should_exit() -> None:
+    twin = web_tier()
+    request = _Request(1000)
+    world = ui.LiveWorld(twin=twin, clock=None)
+
+    async def collect() -> list[str]:
+        out = []
+        async for chunk in ui.event_stream(request, world, interval=0.001):  # type: ignore[arg-type]
+            out.append(chunk)
+            if len(out) == 4:
+                request.app.state.server.should_exit = True  # Ctrl-C
+        return out
+
+    chunks = asyncio.run(collect())
+    assert len(chunks) == 4 and request.n > 990  # ended at once, not by a disconnect
 
 
 # --------------------------------------------------------------------- property: nothing lost, nothing twice
