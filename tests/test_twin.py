@@ -414,6 +414,31 @@ events:
         parse_scenario(net, "net.yaml")
 
 
+def test_a_deleted_load_balancer_key_can_be_created_again() -> None:
+    text = """
+name: again
+duration: 400
+loadbalancers:
+  - name: a
+    listeners: [{name: l, protocol: HTTP, protocol_port: 80}]
+events:
+  - {at: 10, api: delete, loadbalancer: a, cascade: true}
+  - {at: 30, api: create, loadbalancer: a}
+"""
+    raw = simulate_world(parse_scenario(text, "again.yaml"))
+    tl = raw.timeline
+    assert tl.value_at("loadbalancer", "a", "provisioning_status", 25) == "DELETED"
+    assert tl.value_at("loadbalancer", "a", "provisioning_status", 89) == "PENDING_CREATE"
+    assert tl.value_at("loadbalancer", "a", "provisioning_status", 91) == "ACTIVE"
+    assert tl.value_at("loadbalancer", "a", "operating_status", 399) == "ONLINE"
+    amps = {
+        name: tl.current("amphora", name, "provisioning_status") for kind, name in tl.objects() if kind == "amphora"
+    }
+    assert sorted(amps.values()) == ["ALLOCATED", "DELETED"]  # the old one deleted, a new one built
+    # the deleted amphora's health row went with it: no failover of the new load balancer
+    assert not any(r.new in ("PENDING_UPDATE", "FAILOVER_STOPPED") for r in tl.rows if r.time > 30)
+
+
 # ---------------------------------------------------------------------------- bounded memory
 
 

@@ -3,7 +3,8 @@
 * Networks, subnets and QoS policies: what Neutron would hold. Subnets give load balancers
   their VIP addresses (``lbsim serve`` allocates from them); QoS policies may be named by a
   VIP. The default cloud is one ``private`` network with ``private-subnet`` 10.0.0.0/24 and
-  an external ``public`` network.
+  an external ``public`` network (``public-subnet`` 203.0.113.0/24), and one QoS policy,
+  ``bw-limiter``: the fixtures ``lbsim serve`` answers Neutron look-ups with.
 * The client population traffic comes from.
 * The events a live session records besides API calls and member faults: amphora faults
   (by role or by id) and traffic changes.
@@ -61,7 +62,7 @@ def _default_networks() -> list[Network]:
         Network(
             name="public",
             external=True,
-            subnets=[Subnet(name="public-subnet", cidr="172.24.4.0/24", gateway_ip="172.24.4.1")],
+            subnets=[Subnet(name="public-subnet", cidr="203.0.113.0/24", gateway_ip="203.0.113.1")],
         ),
     ]
 
@@ -71,7 +72,7 @@ class NetworkSettings(_Strict):
     ``private-subnet`` 10.0.0.0/24, and an external ``public``)."""
 
     networks: list[Network] = Field(default_factory=_default_networks)
-    qos_policies: list[QosPolicy] = Field(default_factory=list)
+    qos_policies: list[QosPolicy] = Field(default_factory=lambda: [QosPolicy(name="bw-limiter")])
 
 
 class Clients(_Strict):

@@ -35,7 +35,6 @@ from lbsim.octavia.objects import ApiResponse, Change
 from lbsim.octavia.timeline import Timeline
 from lbsim.scenario import model as m
 from lbsim.scenario.ids import object_id
-from lbsim.sim import engine
 from lbsim.sim.dataplane import DataPlane
 from lbsim.sim.engine import ApiCall, ProgressFn, RawRun, Simulation, member_serving
 from lbsim.sim.kernel import TwinEnvironment
@@ -128,6 +127,8 @@ class World:
         self.api_calls: list[ApiCall] = []
         #: per-load-balancer runtimes by LB key, in creation order (deleted LBs stay)
         self.runtimes: dict[str, Simulation] = {}
+        #: runtimes of deleted load balancers whose key was used again (their measurements stay)
+        self.retired: list[Simulation] = []
         self._primary: Simulation | None = None
         #: traffic generation per listener: a source runs while its generation is current
         self._traffic_gen: dict[str, int] = {}
@@ -152,7 +153,7 @@ class World:
             timeline=self.timeline,
             lb=lb,
             live=self.live,
-            amp_id=None if primary else _amp_ids(lb.name),
+            amp_id=None if primary else _amp_ids(lb.name, sum(1 for r in self.retired if r.lb_name == lb.name)),
         )
         rt.api_calls = self.api_calls
         self.runtimes[lb.name] = rt
@@ -308,7 +309,10 @@ class World:
         resp = self.cp.request(op, kind, name, body, cascade=cascade)
         self.api_calls.append(ApiCall(self.env.now, op, kind, name, resp.code, resp.message))
         self._record(resp.changes)
-        if resp.ok and op == "create" and kind == "loadbalancer" and name not in self.runtimes:
+        if resp.ok and op == "create" and kind == "loadbalancer":
+            old = self.runtimes.pop(name, None)
+            if old is not None:  # the key of a DELETED load balancer, used again
+                self.retired.append(old)
             rt = self._make_runtime(lb_model(name, body), primary=False)
             rt.start_processes()
         job = resp.job
@@ -392,7 +396,7 @@ class World:
 
     def raw(self, duration: float) -> RawRun:
         """The raw run so far, every load balancer's measurements merged."""
-        rts = list(self.runtimes.values())
+        rts = [*self.retired, *self.runtimes.values()]
         if len(rts) == 1:
             raw = rts[0].finish(duration)
             raw.api_calls = self.api_calls
@@ -525,11 +529,13 @@ def _quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def _amp_ids(lb: str) -> Callable[[int], str]:
-    """Amphora ids of an LB's runtime: stable UUIDs (a replay makes the same ones)."""
+def _amp_ids(lb: str, generation: int = 0) -> Callable[[int], str]:
+    """Amphora ids of an LB's runtime: stable UUIDs (a replay makes the same ones); a
+    load balancer created again under a used key gets new ones."""
+    scope = lb if generation == 0 else f"{lb}#{generation}"
 
     def amp_id(k: int) -> str:
-        return object_id(lb, "amphora", str(k))
+        return object_id(scope, "amphora", str(k))
 
     return amp_id
 
@@ -629,12 +635,18 @@ def simulate(
     base_dir: Path | None = None,
     log_requests: bool = False,
     progress: ProgressFn | None = None,
+    engine: str = "auto",
 ) -> RawRun:
     """Run any scenario: a one-LB scenario (``loadbalancer:``) as :func:`engine.simulate
     <lbsim.sim.engine.simulate>` runs it, a ``loadbalancers:`` scenario through a world.
-    Both give the same run for the same one-LB tree (``tests/test_twin.py`` checks it)."""
+    Both give the same run for the same one-LB tree (``tests/test_twin.py`` checks it).
+    ``engine`` picks the one-LB data plane (worlds always run the exact one)."""
     if scenario.loadbalancers is None:
-        return engine.simulate(scenario, seed=seed, base_dir=base_dir, log_requests=log_requests, progress=progress)
+        from lbsim.sim.engine import simulate as simulate_one  # (``engine`` is the argument here)
+
+        return simulate_one(
+            scenario, seed=seed, base_dir=base_dir, log_requests=log_requests, progress=progress, engine=engine
+        )
     return simulate_world(scenario, seed=seed, base_dir=base_dir, log_requests=log_requests, progress=progress)
 
 
