@@ -56,7 +56,7 @@ def _limits(text: str) -> list[tuple[PathT, int, str]]:
     4,300 digits. Scanning first turns both into problems with a line number.
     """
     depth = 0
-    for tok in yaml.scan(text, Loader=yaml.SafeLoader):
+    for tok in yaml.scan(text, Loader=_SAFE):
         if isinstance(tok, _OPEN):
             depth += 1
             if depth > MAX_DEPTH:
@@ -75,7 +75,13 @@ def _limits(text: str) -> list[tuple[PathT, int, str]]:
     return []
 
 
-class _LineLoader(yaml.SafeLoader):
+#: libyaml's loader where PyYAML has it (several times faster); the same documents, marks
+#: and errors. Its composer recurses in C, which is safe only because _limits caps the
+#: nesting first.
+_SAFE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(_SAFE):  # type: ignore[misc]
     """A safe loader that also remembers the line of every mapping key and list item."""
 
 
@@ -122,6 +128,20 @@ def _compose_lines(text: str) -> tuple[dict[PathT, int], list[tuple[PathT, int, 
     return lines, problems
 
 
+def _python_error(text: str, exc: yaml.YAMLError) -> yaml.YAMLError:
+    """The pure-Python loader's error for ``text`` (its wording names the culprit, such
+    as ``'\\t'``, where libyaml's does not); ``exc`` when it finds none."""
+    if _SAFE is yaml.SafeLoader:
+        return exc
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as py_exc:
+        return py_exc
+    except (RecursionError, ValueError):
+        return exc
+    return exc
+
+
 def _line_for(lines: dict[PathT, int], path: PathT) -> int | None:
     """The line of the longest prefix of ``path`` present in the document."""
     p = tuple(path)
@@ -141,8 +161,9 @@ def parse_scenario(text: str, file: str = "<scenario>", base_dir: Path | None = 
         lines, structural = _compose_lines(text)
         if structural:
             raise ScenarioError([Problem(file, line, format_path(path), msg) for path, line, msg in structural])
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = yaml.load(text, Loader=_SAFE)
+    except yaml.YAMLError as first:
+        exc = _python_error(text, first)
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
