@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from lbsim.results.folder import RunResult, summarise
 from lbsim.scenario import model as m
 from lbsim.sim.engine import ProgressFn
@@ -26,14 +24,17 @@ def run_scenario(
     log_requests: bool = False,
     progress: ProgressFn | None = None,
     scenario_yaml: str = "",
+    engine: str = "auto",
 ) -> RunResult:
     """Simulate one scenario and summarise it (nothing is written to disk).
 
     ``scenario_yaml`` is the text kept in the result folder's ``scenario.yaml``; without
-    it the validated scenario itself is written out, so a saved result always carries
-    what was run.
+    it the validated scenario itself is written out when the result is saved, so a saved
+    result always carries what was run. ``engine`` chooses the data plane ("auto",
+    "exact", "compiled"; see :func:`lbsim.sim.engine.simulate`): results are identical.
     """
-    raw = simulate(scenario, seed=seed, base_dir=base_dir, log_requests=log_requests, progress=progress)
+    raw = simulate(scenario, seed=seed, base_dir=base_dir, log_requests=log_requests, progress=progress, engine=engine)
+    result = summarise(raw, scenario_yaml)
     if not scenario_yaml:
-        scenario_yaml = yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
-    return summarise(raw, scenario_yaml)
+        result.scenario_model = scenario
+    return result

@@ -279,3 +279,42 @@ def test_changing_an_owned_backend_is_refused() -> None:
     with pytest.raises(RuntimeError, match="compiled data plane runs"):
         sim.dp.server_by_name["m0"].set_behaviour("refuse")
     assert np.all(sim.dp.compiled.sv[:, 0] == 0)
+
+
+def test_cli_engine_flag(tmp_path: Path) -> None:
+    """``lbsim run --engine compiled`` writes the same folder as ``--engine exact``, and
+    refuses a scenario it does not cover with a one-line reason (exit 2)."""
+    import yaml
+
+    from lbsim.cli.main import main
+
+    d = {
+        "version": 1,
+        "name": "cli",
+        "duration": 6,
+        "loadbalancer": {
+            "name": "lb",
+            "listeners": [{"name": "l", "protocol": "HTTP", "protocol_port": 80, "default_pool": "p"}],
+            "pools": [
+                {
+                    "name": "p",
+                    "protocol": "HTTP",
+                    "lb_algorithm": "LEAST_CONNECTIONS",
+                    "healthmonitor": {"type": "HTTP", "delay": 2, "timeout": 1, "max_retries": 2},
+                    "members": [{"name": f"m{i}", "address": f"10.0.0.{i + 1}", "protocol_port": 80} for i in range(3)],
+                }
+            ],
+        },
+        "traffic": [{"listener": "l", "arrival": {"process": "poisson", "rate": 200}}],
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(d), encoding="utf-8")
+    outs = {}
+    for engine in ("exact", "compiled"):
+        assert main(["run", str(path), "--quiet", "--engine", engine, "--out", str(tmp_path / engine)]) == 0
+        outs[engine] = {n: (tmp_path / engine / n).read_bytes() for n in FILES}
+    assert outs["exact"] == outs["compiled"]
+    d["events"] = [{"at": 3, "member": "m0", "behaviour": "hang"}]
+    path.write_text(yaml.safe_dump(d), encoding="utf-8")
+    assert main(["run", str(path), "--quiet", "--engine", "compiled", "--out", str(tmp_path / "no")]) == 2
+    assert not (tmp_path / "no").exists()

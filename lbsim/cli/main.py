@@ -18,6 +18,7 @@ run it is byte-for-byte the run's ``status.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import importlib.util
 import json
@@ -137,6 +138,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     show_progress = console.is_terminal and not args.quiet
     if not args.quiet:
         _announce_cost(console, sc, base_dir, show_progress)
+    if args.engine == "compiled":
+        from lbsim.sim.compiled import available, scenario_coverage
+
+        why = scenario_coverage(sc) or (None if available() else "numba is not installed")
+        if why is not None:
+            console.print(error_line(f"--engine compiled cannot run {args.scenario}: {why}"))
+            return EXIT_INVALID
+    run_scenario = functools.partial(run_scenario, engine=args.engine)
     t_start = time.perf_counter()
     if show_progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -544,6 +553,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write requests.parquet (one row per request)",
     )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument(
+        "--engine",
+        choices=("auto", "exact", "compiled"),
+        default="auto",
+        help="data plane: the compiled one where it applies and pays (auto), never (exact), or always "
+        "(compiled; an error when the scenario has faults or other features it does not cover); "
+        "results are identical",
+    )
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="check scenario files without running them")

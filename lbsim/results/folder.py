@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from lbsim.octavia.timeline import Timeline
 from lbsim.results import expectations as ex
@@ -89,6 +90,9 @@ class RunResult:
     pool_size: pd.DataFrame | None = None
     #: per L7 policy: requests matched, redirected, rejected, sent to a pool (l7.csv)
     l7: pd.DataFrame | None = None
+    #: the scenario run, written out as ``scenario.yaml`` at save time when no
+    #: ``scenario_yaml`` text was given (dumping 10,000 members takes seconds)
+    scenario_model: Any = None
 
     @property
     def passed(self) -> bool:
@@ -144,7 +148,10 @@ class RunResult:
             self.pool_size.to_csv(tmp / "pool_size.csv", index=False, lineterminator="\n")
         if self.l7 is not None:
             self.l7.to_csv(tmp / "l7.csv", index=False, lineterminator="\n")
-        (tmp / "scenario.yaml").write_text(self.scenario_yaml, encoding="utf-8")
+        text = self.scenario_yaml
+        if not text and self.scenario_model is not None:
+            text = yaml.safe_dump(self.scenario_model.model_dump(mode="json", exclude_none=True), sort_keys=False)
+        (tmp / "scenario.yaml").write_text(text, encoding="utf-8")
         if self.requests is not None:
             self.requests.to_parquet(tmp / "requests.parquet", index=False)
 

@@ -76,11 +76,51 @@ def expected_requests(sc: m.Scenario) -> float:
     return total
 
 
+def scenario_coverage(sc: m.Scenario) -> str | None:
+    """Why the compiled path cannot run this scenario, or None when (as far as the
+    scenario text tells) it can; :func:`coverage` checks the set-up run itself too."""
+    if getattr(sc, "loadbalancers", None) is not None:
+        return "a multi-load-balancer run"
+    if sc.start != "running":
+        return "the deployment is provisioned during the run"
+    if sc.events or sc.failures:
+        return "the scenario has events or failures"
+    lb = sc.loadbalancer
+    if lb.flavor is not None:
+        return "the amphora has a flavor (CPU model)"
+    pools = {p.name: p for p in lb.pools}
+    listeners = {li.name: li for li in lb.listeners}
+    for src in sc.traffic:
+        if isinstance(src.arrival, m.Trace):
+            return "a traffic source replays a trace"
+        if ipaddress.ip_network(src.clients.cidr, strict=False).version != 4:
+            return "a traffic source has IPv6 clients"
+        li = listeners.get(src.listener)
+        if li is None or li.default_pool not in pools:
+            return f"listener {src.listener} has no default pool"
+        if getattr(li, "l7policies", None):
+            return f"listener {src.listener} has L7 policies"
+        pool = pools[li.default_pool]
+        if getattr(pool, "autoscaling", None) is not None:
+            return f"pool {pool.name} has an autoscaler"
+        if pool.lb_algorithm not in ALGORITHM_CODES:
+            return f"pool {pool.name} balances with {pool.lb_algorithm}"
+        if pool.session_persistence is not None:
+            return f"pool {pool.name} has session persistence"
+        for mem in pool.members:
+            if mem.behaviour != "healthy":
+                return f"member {mem.name} is not healthy"
+    return None
+
+
 def coverage(sim: Simulation) -> str | None:
     """Why the compiled path cannot run this (set-up) simulation, or None when it can."""
     sc = sim.sc
     if getattr(sim, "live", False) or getattr(sc, "loadbalancers", None) is not None:
         return "a live or multi-load-balancer run"
+    why = scenario_coverage(sc)
+    if why is not None:
+        return why
     if sc.start != "running":
         return "the deployment is provisioned during the run"
     if sc.events or sc.failures:
