@@ -23,6 +23,10 @@ from lbsim.server.octavia.http import cloud_of, json_body
 from lbsim.server.octavia.routes import FAULTS
 
 BEHAVIOURS = ("healthy", "refuse", "hang", "error", "slow")
+#: bounds that keep one control from asking for hours of simulation
+MAX_ADVANCE = 3600.0  # simulated seconds per ``clock/advance``
+MAX_SPEED = 1000.0
+MAX_RATE = 20000.0  # requests per second of one listener's traffic
 
 
 def resolve(cloud: Cloud, kind: str, ref: str) -> str:
@@ -46,12 +50,16 @@ def _amphora(cloud: Cloud, ref: str) -> str:
     raise Fault(404, f"Amphora {ref} not found.")
 
 
-def _number(body: dict[str, Any], key: str, *, minimum: float = 0.0, optional: bool = False) -> float | None:
+def _number(
+    body: dict[str, Any], key: str, *, minimum: float = 0.0, maximum: float = math.inf, optional: bool = False
+) -> float | None:
     value = body.get(key)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < minimum:
-        raise Fault(400, f"'{key}' must be a number >= {minimum:g}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Fault(400, f"'{key}' must be a number")
+    if not minimum <= value <= maximum:
+        raise Fault(400, f"'{key}' must be between {minimum:g} and {maximum:g}")
     return float(value)
 
 
@@ -76,7 +84,7 @@ def router() -> APIRouter:
     async def advance(request: Request) -> Response:
         body = await _object(request)
         cloud = cloud_of(request)
-        seconds = _number(body, "seconds")
+        seconds = _number(body, "seconds", maximum=MAX_ADVANCE)
         assert seconds is not None
         cloud.clock.advance(seconds)
         cloud.sync()
@@ -95,7 +103,7 @@ def router() -> APIRouter:
     async def speed(request: Request) -> Response:
         body = await _object(request)
         cloud = cloud_of(request)
-        value = _number(body, "speed")
+        value = _number(body, "speed", maximum=MAX_SPEED)
         assert value is not None
         cloud.clock.set_speed(value)
         return JSONResponse(clock_state(cloud))
@@ -114,7 +122,7 @@ def router() -> APIRouter:
                 raise Fault(400, "'status' must be an HTTP status code (100-599)")
             params["status"] = status
         if "factor" in body:
-            params["factor"] = _number(body, "factor", minimum=1e-9)
+            params["factor"] = _number(body, "factor", minimum=1e-3, maximum=1e4)
         _twin_call(cloud.twin.set_member_behaviour, key, str(what), **params)
         return JSONResponse({"member": key, "behaviour": what, **params, "at": cloud.twin.now})
 
@@ -136,7 +144,7 @@ def router() -> APIRouter:
         body = await _object(request)
         cloud = cloud_of(request)
         key = resolve(cloud, "listener", listener)
-        rate = _number(body, "rate", optional=True)
+        rate = _number(body, "rate", maximum=MAX_RATE, optional=True)
         _twin_call(cloud.twin.set_traffic, key, rate)
         return JSONResponse({"listener": key, "rate": rate, "at": cloud.twin.now})
 
@@ -179,7 +187,7 @@ def router() -> APIRouter:
         summary="Move simulated time forward",
         responses=FAULTS,
         operation_id="lbsim_clock_advance",
-        openapi_extra=_body_schema({"seconds": {"type": "number", "minimum": 0}}, ["seconds"]),
+        openapi_extra=_body_schema({"seconds": {"type": "number", "minimum": 0, "maximum": MAX_ADVANCE}}, ["seconds"]),
     )
     add("/clock/pause", pause, methods=["POST"], summary="Stop simulated time", operation_id="lbsim_clock_pause")
     add("/clock/resume", resume, methods=["POST"], summary="Let simulated time run", operation_id="lbsim_clock_resume")
@@ -190,7 +198,7 @@ def router() -> APIRouter:
         summary="Simulated seconds per wall second (0: manual)",
         responses=FAULTS,
         operation_id="lbsim_clock_speed",
-        openapi_extra=_body_schema({"speed": {"type": "number", "minimum": 0}}, ["speed"]),
+        openapi_extra=_body_schema({"speed": {"type": "number", "minimum": 0, "maximum": MAX_SPEED}}, ["speed"]),
     )
     add(
         "/members/{member}/behaviour",
@@ -203,7 +211,7 @@ def router() -> APIRouter:
             {
                 "behaviour": {"type": "string", "enum": list(BEHAVIOURS)},
                 "status": {"type": "integer", "minimum": 100, "maximum": 599},
-                "factor": {"type": "number", "exclusiveMinimum": 0},
+                "factor": {"type": "number", "minimum": 1e-3, "maximum": 1e4},
             },
             ["behaviour"],
         ),
@@ -232,7 +240,7 @@ def router() -> APIRouter:
         summary="Poisson client traffic (null stops it)",
         responses=FAULTS,
         operation_id="lbsim_listener_traffic",
-        openapi_extra=_body_schema({"rate": {"type": ["number", "null"], "minimum": 0}}, []),
+        openapi_extra=_body_schema({"rate": {"type": ["number", "null"], "minimum": 0, "maximum": MAX_RATE}}, []),
     )
     add(
         "/status",
