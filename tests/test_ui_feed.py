@@ -156,6 +156,25 @@ def test_two_load_balancers_the_second_made_through_the_api() -> None:
     assert any(t["id"] == resp.key and t["name"] == "lb-two" for t in d["transitions"])
 
 
+def test_a_deleted_load_balancer_leaves_the_page_and_the_feed_forgets_its_members() -> None:
+    twin = web_tier()
+    twin.advance_to(30)
+    feed = ui.LiveFeed(twin)
+    feed.snapshot()
+    before = feed.memory_footprint()
+    lb = twin.records("loadbalancer")[0].key
+    assert twin.request("delete", "loadbalancer", lb, {}, cascade=True).ok
+    d = feed.delta()
+    assert d["loadbalancers"][0]["provisioning_status"] == "PENDING_DELETE"
+    twin.advance_to(120)
+    assert feed.delta()["loadbalancers"] == []
+    snap = feed.snapshot()
+    assert snap["loadbalancers"] == [] and snap["traffic"] == {}
+    assert feed.memory_footprint() < before  # the members' change times are gone (names stay, bounded)
+    # its transitions keep their names after it is gone
+    assert any(t["name"] == "web-lb" and t["new"] == "DELETED" for t in snap["transitions"])
+
+
 def test_deltas_carry_only_new_traffic_seconds() -> None:
     twin = web_tier()
     twin.advance_to(20)

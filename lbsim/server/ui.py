@@ -14,8 +14,9 @@ and one push stream, ``GET /lbsim/ui/events``, that feeds it:
 
 Everything a message carries is bounded (a fixed traffic window, at most
 ``MAX_TRANSITIONS`` transitions and ``MAX_EVENTS`` events), and a connection keeps only
-cursors and a per-member table of the live objects, so a page left open for hours costs a
-constant amount of memory on both sides. The page's controls post to the same
+cursors, a per-member table of the live members and at most ``MAX_NAMES`` names, so a page
+left open for hours costs a constant amount of memory on both sides. Nothing is queued: a
+message is built when the previous one has been sent. The page's controls post to the same
 ``/lbsim/v1/...`` endpoints ``lbsim ctl`` uses, so every click is recorded and replayable.
 
 The router reads the twin and the clock from ``request.app.state`` (see :func:`live_world`);
@@ -38,12 +39,18 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 __all__ = [
     "MAX_EVENTS",
+    "MAX_NAMES",
     "MAX_TRANSITIONS",
     "WINDOW",
     "LiveFeed",
+    "LiveWorld",
     "api_status_for",
+    "clock_info",
+    "event_stream",
     "live_world",
     "router",
+    "server_stopping",
+    "sse",
 ]
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -263,7 +270,9 @@ class LiveFeed:
         listener_attrs = {str(r.key): getattr(r, "attrs", {}) or {} for r in self.twin.records("listener")}
         for rec in self.twin.records("loadbalancer"):
             key = str(getattr(rec, "key", None) or getattr(rec, "id", ""))
-            tree = copy.deepcopy(self.twin.status_tree(key).get("loadbalancer", {}))
+            tree = copy.deepcopy(self.twin.status_tree(key).get("loadbalancer") or {})
+            if not tree:  # gone between records() and status_tree()
+                continue
             haproxy = self.twin.haproxy_view(key)
             lb = dict(tree)
             lb["project_id"] = getattr(rec, "project_id", None) or getattr(rec, "project", None)
