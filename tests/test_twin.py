@@ -23,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from lbsim.api import run_scenario
 from lbsim.octavia.objects import OPERATING_STATUSES
+from lbsim.results.folder import summarise
 from lbsim.scenario import model as m
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.loader import load_scenario, parse_scenario
@@ -688,6 +689,19 @@ def test_a_twin_of_a_bundled_scenario_replays(name: str, tmp_path: Path) -> None
 @pytest.mark.parametrize("name", ALL_SCENARIOS)
 def test_a_twin_of_every_bundled_scenario_replays_to_its_end(name: str, tmp_path: Path) -> None:
     _twin_replays(name, tmp_path, float("inf"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_SCENARIOS)
+def test_a_world_runs_every_bundled_scenario_as_the_engine(name: str, tmp_path: Path) -> None:
+    path = ROOT / "scenarios" / name
+    sc = load_scenario(path)
+    one = summarise(simulate(sc, base_dir=path.parent, engine="exact"))
+    many = summarise(simulate_world(sc, base_dir=path.parent))
+    one.save(tmp_path / "one")
+    many.save(tmp_path / "many")
+    for f in sorted((tmp_path / "one").iterdir()):
+        assert f.read_bytes() == (tmp_path / "many" / f.name).read_bytes(), f.name
 
 
 def test_world_is_the_engine_for_live_worlds() -> None:
