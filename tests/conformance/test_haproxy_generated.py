@@ -735,7 +735,8 @@ def fails(s: Schedule) -> bool:
 
 def shrink(s: Schedule, failing: Callable[[Schedule], bool] = fails, budget: int = 60) -> Schedule:
     """A smaller schedule that still fails: greedily drop steps, then shorten request
-    steps, keeping each change that still fails (at most ``budget`` runs)."""
+    steps (halve, else one fewer), keeping each change that still fails (at most
+    ``budget`` runs)."""
     runs = 0
     changed = True
     while changed and runs < budget:
@@ -751,12 +752,16 @@ def shrink(s: Schedule, failing: Callable[[Schedule], bool] = fails, budget: int
         if changed:
             continue
         for j, st in enumerate(s.steps):
-            if st[0] == "req" and st[1] > 1:
-                cand = replace(s, steps=(*s.steps[:j], ("req", max(1, st[1] // 2)), *s.steps[j + 1 :]))
+            if st[0] != "req" or st[1] <= 1:
+                continue
+            for fewer in sorted({max(1, st[1] // 2), st[1] - 1}):
+                cand = replace(s, steps=(*s.steps[:j], ("req", fewer), *s.steps[j + 1 :]))
                 runs += 1
                 if failing(cand):
                     s, changed = cand, True
                     break
+            if changed:
+                break
     return s
 
 
@@ -849,3 +854,62 @@ def test_generated_summary(outcomes: dict[int, Outcome]) -> None:
         )
     slowest = max((o.seconds for o in outcomes.values()), default=0.0)
     assert slowest < 60, f"a schedule took {slowest:.1f} s"
+
+
+# ======================================================================================
+# The generator and the shrinker themselves (quick suite, no HAProxy)
+# ======================================================================================
+
+
+@pytest.mark.parametrize("seed", range(SEED, SEED + 200))
+def test_generated_schedules_are_valid(seed: int) -> None:
+    """Every generated schedule is something HAProxy accepts and the harness can drive:
+    2-6 servers, weights 0-256, SOURCE_IP weights only 0 or the configured one, DOWN/UP
+    alternating per server, releases only for LEAST_CONNECTIONS, and a refusing member
+    without a health monitor only while two other active members stay usable."""
+    s = generate(seed)
+    assert s == generate(seed)  # a pure function of the seed
+    n = len(s.weights)
+    assert 2 <= n <= 6 and all(0 <= w <= 256 for w in s.weights)
+    assert s.algorithm in ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP")
+    faulty = [False] * n
+    for step in s.steps:
+        if step[0] == "weight" and s.algorithm == "SOURCE_IP":
+            assert step[2] in (0, s.weights[step[1]])
+        if step[0] == "release":
+            assert s.algorithm == "LEAST_CONNECTIONS"
+        if step[0] in ("fail", "heal"):
+            assert faulty[step[1]] == (step[0] == "heal")
+            faulty[step[1]] = step[0] == "fail"
+            if step[0] == "fail" and step[2] == "refuse" and not s.checked:
+                assert s.algorithm != "SOURCE_IP"
+    assert s.steps[-1][0] == "req"
+
+
+def test_shrink_finds_a_smaller_failing_schedule() -> None:
+    """With a stand-in for "HAProxy and the twin disagree" (a maint of m1 followed by at
+    least 3 requests), the shrinker drops every other step and trims the requests to 3."""
+    big = Schedule(
+        "ROUND_ROBIN",
+        (3, 1, 2),
+        (False, False, False),
+        (True, True, True),
+        True,
+        2,
+        2,
+        (("req", 40), ("weight", 0, 5), ("maint", 1), ("req", 24), ("fail", 2, "refuse"), ("req", 9)),
+    )
+
+    def failing(s: Schedule) -> bool:
+        seen_maint = False
+        after = 0
+        for st in s.steps:
+            if st[0] == "maint" and st[1] == 1:
+                seen_maint = True
+            elif st[0] == "req" and seen_maint:
+                after += st[1]
+        return seen_maint and after >= 3
+
+    small = shrink(big, failing)
+    assert failing(small)
+    assert small.steps == (("maint", 1), ("req", 3))
