@@ -14,7 +14,7 @@ as a Markdown table, printed on stdout, and with ``--write FILE`` puts it betwee
 ``<!-- fidelity-table:start -->`` and ``<!-- fidelity-table:end -->`` lines of FILE
 (nothing else in the file changes; the markers must exist).
 
-Rows marked ``detail`` (one per generated case, see ``test_haproxy_generated.py`` and
+Rows marked ``detail`` (one per generated timing case of
 ``test_haproxy_health_generated.py``) are left out of the table, which shows the generated
 suites' summary rows with their counts instead; a line below the table counts them.
 
