@@ -91,8 +91,10 @@ def check_all(scenario: m.Scenario, timeline: Timeline) -> list[Outcome]:
 
 
 def frame(outcomes: list[Outcome]) -> pd.DataFrame:
-    """The contract's ``expectations.csv`` table."""
-    return pd.DataFrame(
+    """The contract's ``expectations.csv`` table, indexed by the expectation's number in
+    the scenario (the index is named ``index``, the first column of the CSV; it is not
+    repeated as a column)."""
+    df = pd.DataFrame(
         [
             (
                 o.index,
@@ -108,3 +110,4 @@ def frame(outcomes: list[Outcome]) -> pd.DataFrame:
         ],
         columns=COLUMNS,
     )
+    return df.set_index("index")

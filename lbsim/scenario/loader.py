@@ -81,7 +81,7 @@ def _limits(text: str) -> list[tuple[PathT, int, str]]:
 _SAFE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _LineLoader(_SAFE):  # type: ignore[misc]
+class _LineLoader(_SAFE):
     """A safe loader that also remembers the line of every mapping key and list item."""
 
 
@@ -254,9 +254,32 @@ def read_text_file(p: Path, limit: int) -> str:
     return text
 
 
+def _factory_defaults(schema: dict[str, Any]) -> None:
+    """Show defaults that pydantic leaves out of the schema because they come from a
+    factory (``service_time: {dist: exponential, mean: 0.01}``, ``clients``, ``workers``),
+    so an editor shows what an omitted field means."""
+    from pydantic import BaseModel
+    from pydantic_core import to_jsonable_python
+
+    for name, definition in schema.get("$defs", {}).items():
+        cls = getattr(model, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+            continue
+        props = definition.get("properties", {})
+        for field_name, info in cls.model_fields.items():
+            key = info.alias or field_name
+            if info.default_factory is None or key not in props or "default" in props[key]:
+                continue
+            value = info.default_factory()  # type: ignore[call-arg]
+            if isinstance(value, BaseModel):
+                value = value.model_dump(mode="json", exclude_none=True)
+            props[key]["default"] = to_jsonable_python(value)
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of scenario format v1, for editor completion."""
     schema = Scenario.model_json_schema()
+    _factory_defaults(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "lbsim scenario, format version 1"
     return schema
