@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from lbsim.scenario.access import AllowedCidrs as AllowedCidrs
 from lbsim.scenario.base import (
     _EXPECTED_CODES as _EXPECTED_CODES,
 )
@@ -272,6 +273,7 @@ class Listener(_Strict):
     timeout_tcp_inspect: TimeoutMs = 0
     default_tls_container_ref: str | None = None
     l7policies: list[L7Policy] = Field(default_factory=list, description="L7 policies (HTTP/TERMINATED_HTTPS)")
+    allowed_cidrs: AllowedCidrs = Field(default=None, description="client CIDRs let in (VIP security group)")
 
 
 class Flavor(_Strict):

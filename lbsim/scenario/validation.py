@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lbsim.scenario import model as m
+from lbsim.scenario.access import check_allowed_cidrs
 from lbsim.scenario.l7 import check_l7, check_mixes
 
 PathT = tuple[str | int, ...]
@@ -75,6 +76,7 @@ UPDATABLE["l7policy"] = frozenset(
     {"name", "action", "position", "redirect_pool", "redirect_url", "redirect_prefix", "redirect_http_code"}
     | {"admin_state_up"}
 )
+UPDATABLE["listener"] = UPDATABLE["listener"] | {"allowed_cidrs"}
 UPDATABLE["l7rule"] = frozenset({"type", "compare_type", "key", "value", "invert", "admin_state_up"})
 _MODEL: dict[str, type[BaseModel]] = {
     "loadbalancer": m.LoadBalancer,
@@ -228,6 +230,7 @@ def _check_tree(lb: m.LoadBalancer, lpath: PathT, base_dir: Path | None) -> Iter
             )
 
     yield from check_l7(lb.listeners, pools_by_name, lpath)
+    yield from check_allowed_cidrs(lb.listeners, lb.vip_address, lpath)
 
     for i, p in enumerate(lb.pools):
         here = (*lpath, "pools", i)

@@ -26,6 +26,7 @@ from lbsim.octavia.objects import Obj
 from lbsim.octavia.status import amphora_member_string, backend_status
 from lbsim.octavia.timeline import Timeline
 from lbsim.scenario import model as m
+from lbsim.scenario.access import address_filter
 from lbsim.sim.dataplane import HEALTHY, SLOW, Backend, DataPlane, Frontend, Server
 from lbsim.sim.distributions import make_sampler, stream
 from lbsim.sim.kernel import TwinEnvironment
@@ -222,6 +223,7 @@ class Amphora:
                 fe = old or Frontend(li.name, 0, None, 0.0, 0.0)
                 fe.maxconn = limit if limit > -1 else 50000
                 fe.backend = fe_backend
+                fe.allowed = address_filter(li.attrs.get("allowed_cidrs"))
                 fe.router, l7_pools = frontend_router(self.dp.l7, li.name, l7ops.policy_dicts(cp, li.name), backends)
                 for l7_pool in l7_pools:
                     rendered.backends[f"{l7_pool}:{li.name}"] = (l7_pool, li.name)
