@@ -23,7 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from lbsim.api import run_scenario
 from lbsim.octavia.objects import OPERATING_STATUSES
-from lbsim.results.folder import summarise
+from lbsim.results.folder import status_tree_from_folder, summarise
 from lbsim.scenario import model as m
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.loader import load_scenario, parse_scenario
@@ -266,6 +266,14 @@ def test_saved_session_replays_byte_for_byte(tmp_path: Path) -> None:
     tree = json.loads(status)
     assert [lb["loadbalancer"]["name"] for lb in tree["loadbalancers"]] == [tier["lb"]]
     assert tree["statuses"]["loadbalancer"]["listeners"][0]["name"] == tier["listener"]
+    # and `lbsim status` rebuilds it from the folder, at the end and earlier
+    assert status_tree_from_folder(tmp_path / "replay") == tree
+    early = status_tree_from_folder(tmp_path / "replay", at=30.0)["statuses"]["loadbalancer"]
+    assert (early["provisioning_status"], early["operating_status"], early["listeners"]) == (
+        "PENDING_CREATE",
+        "OFFLINE",
+        [],
+    )
     # and a Twin started from the saved scenario replays it live
     t2 = Twin(sc)
     t2.advance_to(t.now)

@@ -133,7 +133,7 @@ class RunResult:
         _write_json(tmp / "summary.json", self.summary)
         self.members.to_csv(tmp / "members.csv", index=False, lineterminator="\n")
         self.transitions.to_csv(tmp / "transitions.csv", index=False, lineterminator="\n")
-        self.expectations.to_csv(tmp / "expectations.csv", index=_named_index(self.expectations), lineterminator="\n")
+        self.expectations.to_csv(tmp / "expectations.csv", index=False, lineterminator="\n")
         _write_json(tmp / "status.json", self.status)
         self.incidents.to_csv(tmp / "incidents.csv", index=False, lineterminator="\n")
         self.timeseries.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
@@ -164,7 +164,7 @@ class RunResult:
             summary=json.loads((folder / "summary.json").read_text()),
             members=pd.read_csv(folder / "members.csv"),
             transitions=pd.read_csv(folder / "transitions.csv", keep_default_na=False),
-            expectations=_expectations_csv(folder / "expectations.csv"),
+            expectations=pd.read_csv(folder / "expectations.csv", keep_default_na=False),
             status=json.loads((folder / "status.json").read_text()),
             incidents=pd.read_csv(folder / "incidents.csv"),
             timeseries=pd.read_csv(folder / "timeseries.csv"),
@@ -176,17 +176,6 @@ class RunResult:
             pool_size=_optional_csv(folder / "pool_size.csv"),
             l7=_optional_csv(folder / "l7.csv", keep_default_na=False),
         )
-
-
-def _named_index(df: pd.DataFrame) -> bool:
-    """Whether a table's index is a column of its CSV (expectations: ``index``)."""
-    return df.index.name is not None
-
-
-def _expectations_csv(path: Path) -> pd.DataFrame:
-    """``expectations.csv`` as :func:`lbsim.results.expectations.frame` builds it."""
-    df = pd.read_csv(path, keep_default_na=False)
-    return df.set_index("index") if "index" in df.columns else df
 
 
 def _optional_csv(path: Path, **kw: Any) -> pd.DataFrame | None:
@@ -354,12 +343,7 @@ def run_status(raw: RawRun) -> dict[str, Any]:
     sc = raw.scenario
     if sc.loadbalancers is None:
         return status_tree(sc.name, sc.loadbalancer.name, raw.timeline, raw.duration, object_catalogue(raw))
-    names = [name for kind, name in raw.timeline.objects() if kind == "loadbalancer"]
-    trees = [
-        status_tree(sc.name, name, raw.timeline, raw.duration, object_catalogue(raw, name))["statuses"]
-        for name in names
-    ]
-    return {"statuses": trees[0] if trees else {}, "loadbalancers": trees}
+    return _several(sc.name, raw.timeline, raw.duration, lambda lb: object_catalogue(raw, lb))
 
 
 def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
@@ -758,7 +742,42 @@ def status_tree_from_folder(folder: Path, at: float | None = None) -> dict[str, 
         scaling = read_table(folder, "scaling.csv", ["time", "action"], numeric=["time"], keep_default_na=False)
         _add_scaler_members(catalogue, scaling, at)
     timeline = Timeline.from_frame(transitions)
+    if scenario.loadbalancers is not None:
+        return _several(scenario.name, timeline, at, lambda lb: _lb_catalogue(scenario, catalogue, lb))
     return status_tree(scenario.name, scenario.loadbalancer.name, timeline, at, catalogue)
+
+
+def _several(run: str, timeline: Timeline, at: float, catalogue: Any) -> dict[str, Any]:
+    """The status of a run with several load balancers: every one that exists at ``at``
+    (in creation order) under ``loadbalancers``, the first under ``statuses``."""
+    names = [
+        name
+        for kind, name in timeline.objects()
+        if kind == "loadbalancer" and timeline.value_at(kind, name, "provisioning_status", at) != ""
+    ]
+    trees = [status_tree(run, name, timeline, at, catalogue(name))["statuses"] for name in names]
+    return {"statuses": trees[0] if trees else {}, "loadbalancers": trees}
+
+
+def _lb_catalogue(scenario: m.Scenario, catalogue: dict[str, Any], lb: str) -> dict[str, Any]:
+    """The part of a catalogue that belongs to load balancer ``lb`` (by the scenario's
+    trees and the parents its create events name)."""
+    of_listener: dict[str, str | None] = {}
+    of_pool: dict[str, str | None] = {}
+    for tree in scenario.all_loadbalancers:
+        of_listener.update(dict.fromkeys((li.name for li in tree.listeners), tree.name))
+        of_pool.update(dict.fromkeys((p.name for p in tree.pools), tree.name))
+    for ev in sorted(scenario.events, key=lambda e: e.at):
+        if isinstance(ev, m.ApiEvent) and ev.api == "create":
+            kind, name = ev.target
+            if kind == "listener":
+                of_listener[name] = ev.loadbalancer
+            elif kind == "pool":
+                of_pool[name] = ev.loadbalancer or of_listener.get(str(ev.listener))
+    return {
+        "listeners": [li for li in catalogue["listeners"] if of_listener.get(li["name"]) == lb],
+        "pools": {name: p for name, p in catalogue["pools"].items() if of_pool.get(name) == lb},
+    }
 
 
 def _add_scaler_members(catalogue: dict[str, Any], scaling: pd.DataFrame, at: float) -> None:
