@@ -183,7 +183,9 @@ def test_a_member_fault_injected_from_the_page(serve: Callable[..., Served], ope
     assert (ARTIFACTS / "live-page.png").stat().st_size > 20_000
 
 
-def test_an_empty_cloud_then_a_load_balancer_made_through_the_api(serve: Callable[..., Served], open_page: Any) -> None:
+def test_an_empty_cloud_then_a_load_balancer_made_through_the_api(
+    serve: Callable[..., Served], open_page: Any, tmp_path: Path
+) -> None:
     served = serve("--speed", "20")
     page = open_page(served, "?interval=0.2")
     page.wait_for_selector("#conn[data-state='live']", timeout=30_000)
@@ -221,6 +223,27 @@ def test_an_empty_cloud_then_a_load_balancer_made_through_the_api(serve: Callabl
     assert prov.inner_text() in ("PENDING_CREATE", "ACTIVE")
     wait_until(lambda: prov.inner_text() == "ACTIVE", 60, "the new load balancer ACTIVE")
     assert "api=create loadbalancer=made-live" in page.locator('[data-testid="timeline"]').inner_text()
+    # the clock's controls: speed, pause, resume
+    page.fill("#speed", "40")
+    with page.expect_response(lambda r: r.url.endswith("/lbsim/v1/clock/speed")) as resp_info:
+        page.click('[data-testid="set-speed"]')
+    assert resp_info.value.request.method == "PUT" and resp_info.value.json()["speed"] == 40
+    wait_until(lambda: page.inner_text("#clock-speed") == "×40", 10, "speed ×40 on the page")
+    with page.expect_response(lambda r: r.url.endswith("/lbsim/v1/clock/pause")):
+        page.click('[data-testid="pause"]')
+    wait_until(lambda: page.locator("#clock-paused").is_visible(), 10, "the paused badge")
+    frozen = page.inner_text("#clock-now")
+    time.sleep(1.0)
+    assert page.inner_text("#clock-now") == frozen and httpx.get(f"{served.endpoint}/lbsim/v1/clock").json()["paused"]
+    with page.expect_response(lambda r: r.url.endswith("/lbsim/v1/clock/resume")):
+        page.click('[data-testid="pause"]')  # now labelled "resume"
+    wait_until(lambda: page.inner_text("#clock-now") != frozen, 10, "the clock to run again")
+    # save the session from the page: a result folder with a scenario that replays it
+    folder = tmp_path / "session"
+    page.fill("#save-to", str(folder))
+    page.click('[data-testid="save"]')
+    wait_until(lambda: "session saved to" in page.inner_text("#notice"), 30, "the save notice")
+    assert (folder / "scenario.yaml").is_file() and "made-live" not in page.inner_text("#notice")
 
 
 def test_two_load_balancers_and_bounded_buffers(serve: Callable[..., Served], open_page: Any, tmp_path: Path) -> None:
@@ -242,6 +265,12 @@ def test_two_load_balancers_and_bounded_buffers(serve: Callable[..., Served], op
     timeline = page.locator('[data-testid="timeline"]').inner_text()
     assert "behaviour=fail" in timeline and "HAProxy STANDALONE → FAILED" in timeline, timeline
     assert f"STANDALONE {failed[:8]}" in timeline  # the failed amphora keeps its name once gone
+    # stop lb a's traffic from the page
+    row = page.locator('tr[data-kind="listener"][data-name="httpa"]')
+    row.locator('[data-testid="rate"]').fill("0")
+    with page.expect_response(lambda r: "/lbsim/v1/listeners/" in r.url) as resp_info:
+        row.locator('[data-testid="set-rate"]').click()
+    assert resp_info.value.request.method == "PUT" and resp_info.value.json()["rate"] == 0
     # run past the traffic window: the page's buffers stay within the server's limits
     window = float(page.evaluate("window.lbsimLive.state.window"))
     start = float(page.evaluate("document.body.dataset.simNow"))
@@ -257,6 +286,8 @@ def test_two_load_balancers_and_bounded_buffers(serve: Callable[..., Served], op
     assert sizes["transitions"] <= sizes["limits"]["transitions"] and sizes["events"] <= sizes["limits"]["events"]
     assert sizes["rows"] <= sizes["limits"]["transitions"] + sizes["limits"]["events"]
     assert sizes["charts"] == 2
+    rates = page.evaluate("[...window.lbsimLive.state.traffic.values()].map((s) => s.rate.slice(-20))")
+    assert sorted(sum(r) for r in rates)[0] == 0 and sorted(sum(r) for r in rates)[1] > 0  # a stopped, b flowing
     # both load balancers are still shown with every member
     assert page.locator('tr[data-kind="member"]').count() == 6
 

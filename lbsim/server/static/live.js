@@ -14,6 +14,7 @@ const CONTROL = {
   resume: () => ["POST", "/lbsim/v1/clock/resume", {}],
   speed: (speed) => ["PUT", "/lbsim/v1/clock/speed", { speed }],
   advance: (seconds) => ["POST", "/lbsim/v1/clock/advance", { seconds }],
+  save: (folder) => ["POST", "/lbsim/v1/save", { folder }],
 };
 const BEHAVIOURS = ["refuse", "hang", "error", "slow", "healthy"];
 
@@ -84,13 +85,13 @@ function notice(text, isError = false) {
 }
 
 /* ---- controls ---- */
-async function control([method, url, body], what) {
+async function control([method, url, payload], what, done = null) {
   try {
-    const r = await fetch(url, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    let msg = "";
-    try { const j = await r.json(); msg = j.faultstring || j.detail || j.message || ""; } catch (_) { /* no body */ }
+    const r = await fetch(url, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+    let msg = "", body = null;
+    try { body = await r.json(); msg = body.faultstring || body.detail || body.message || ""; } catch (_) { /* no body */ }
     if (!r.ok) notice(`${what}: ${r.status} ${typeof msg === "string" ? msg : JSON.stringify(msg)}`, true);
-    else notice(`${what}: done`);
+    else notice(done && body ? done(body) : `${what}: done`);
   } catch (e) {
     notice(`${what}: ${e}`, true);
   }
@@ -104,6 +105,12 @@ document.getElementById("clock-form").addEventListener("submit", (ev) => {
   const speed = Number(document.getElementById("speed").value);
   if (!Number.isFinite(speed) || speed < 0) { notice("speed must be a number ≥ 0", true); return; }
   control(CONTROL.speed(speed), `speed ×${speed}`);
+});
+document.getElementById("save").addEventListener("click", () => {
+  const folder = document.getElementById("save-to").value.trim();
+  if (!folder) { notice("name a folder on the server to save the session to", true); return; }
+  control(CONTROL.save(folder), `save to ${folder}`,
+    (j) => `session saved to ${j.folder} (replay: lbsim run ${j.folder}/scenario.yaml)`);
 });
 document.getElementById("advance").addEventListener("click", () => {
   const seconds = Number(document.getElementById("advance-by").value);
