@@ -82,7 +82,10 @@ def test_unseen_hang_is_reported_after_the_run(scenario_dict: dict[str, Any]) ->
     warnings = result.summary["warnings"]
     failed = int(result.incidents["requests_failed"].iloc[0])
     assert failed > 0
-    assert any(w.startswith("events[0].behaviour: member 'web-1' hangs, but its pool's TCP monitor") for w in warnings)
+    assert any(
+        w.startswith("events[0].behaviour: member 'web-1' accepts connections and never answers, but its pool's TCP")
+        for w in warnings
+    )
     assert any(f"API showed it ONLINE throughout, while {failed} request(s)" in w for w in warnings)
 
 
@@ -205,3 +208,24 @@ def test_warnings_in_validate_run_and_summary(
 
 def test_a_clean_scenario_has_no_warnings(scenario_dict: dict[str, Any]) -> None:
     assert _run(scenario_dict).summary["warnings"] == []
+
+
+@pytest.mark.parametrize("monitor", ["HTTP", "HTTPS", "TCP", "TLS-HELLO", "PING", "UDP-CONNECT", "SCTP"])
+@pytest.mark.parametrize("fault", ["refuse", "hang", "error"])
+def test_the_detection_matrix_matches_the_health_checks(monitor: str, fault: str) -> None:
+    """The README's monitor × fault table (UNSEEN_FAULTS) is what the checks do."""
+    from lbsim.haproxy.healthcheck import check_outcome
+    from lbsim.scenario.sanity import UNSEEN_FAULTS
+
+    outcome = check_outcome(monitor, fault, timeout=3.0, delay=5.0)
+    assert outcome.success == (fault in UNSEEN_FAULTS[monitor])
+
+
+def test_an_error_under_a_tcp_monitor_is_warned_and_counted(scenario_dict: dict[str, Any]) -> None:
+    data = _hang(scenario_dict, "TCP", "ROUND_ROBIN")
+    data["events"][0]["behaviour"] = "error"
+    result = _run(data)
+    warnings = result.summary["warnings"]
+    assert any("answers with an error status, but its pool's TCP monitor cannot see that" in w for w in warnings)
+    failed = int(result.incidents["requests_failed"].iloc[0])
+    assert failed > 0 and any(f"while {failed} request(s) sent to it failed (the error status)" in w for w in warnings)

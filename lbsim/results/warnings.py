@@ -1,16 +1,17 @@
 """Warnings of a run, kept in ``summary.json`` under ``warnings`` (a list of sentences).
 
 Before the run: :func:`lbsim.scenario.sanity.scenario_warnings` (``field.path: what``).
-After it: for every ``hang`` injected on a member whose pool has a TCP or TLS-HELLO
-monitor, how many requests failed (timed out, 504) while the API showed the member
-ONLINE the whole time, the number a user needs to see that the monitor missed the fault.
+After it: for every ``hang`` or ``error`` injected on a member whose monitor cannot see
+it (a TCP or TLS-HELLO monitor and a hang, for instance), how many requests failed while
+the API showed the member ONLINE the whole time: the number a user needs to see that the
+monitor missed the fault.
 """
 
 from __future__ import annotations
 
 from lbsim.scenario import model as m
 from lbsim.scenario.errors import format_path
-from lbsim.scenario.sanity import CONNECT_ONLY_MONITORS, scenario_warnings
+from lbsim.scenario.sanity import UNSEEN_FAULTS, scenario_warnings
 from lbsim.sim.engine import RawRun
 
 
@@ -31,20 +32,23 @@ def _unseen_hangs(raw: RawRun) -> list[str]:
     tl = raw.timeline
     out = []
     for f in raw.faults:
-        hang = f.kind in ("member_hang", "member_hang_traffic", "stochastic_hang")
-        if not hang or len(f.members) != 1:
+        fault = {"member_hang": "hang", "member_hang_traffic": "hang", "stochastic_hang": "hang"}.get(f.kind)
+        if fault is None and f.kind in ("member_error", "member_error_traffic", "stochastic_error"):
+            fault = "error"
+        if fault is None or len(f.members) != 1:
             continue
         name = f.members[0]
         kind = monitor.get(name)
-        if kind not in CONNECT_ONLY_MONITORS:
+        if kind is None or fault not in UNSEEN_FAULTS.get(kind, ()):
             continue
         end = f.end if f.end is not None else raw.duration
         statuses = {tl.value_at("member", name, "operating_status", f.time)} | {
             c.new for c in tl.changes("member", name, "operating_status") if f.time <= c.time <= end
         }
         if statuses == {"ONLINE"}:
+            what, code = ("hung", "504") if fault == "hang" else ("answered errors", "the error status")
             out.append(
-                f"member '{name}' hung from {f.time:g} s to {end:g} s; its {kind} monitor kept it UP and the "
-                f"API showed it ONLINE throughout, while {f.failed} request(s) sent to it failed (504)"
+                f"member '{name}' {what} from {f.time:g} s to {end:g} s; its {kind} monitor kept it UP and the "
+                f"API showed it ONLINE throughout, while {f.failed} request(s) sent to it failed ({code})"
             )
     return out

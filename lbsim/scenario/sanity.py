@@ -13,9 +13,10 @@ and combinations that run but rarely mean what the user thinks (warnings).
   shows, such as ``DEGARDED``.
 
 :func:`scenario_warnings` returns warnings (printed by ``validate`` and ``run`` and kept
-in ``summary.json``): a ``hang`` on a member watched by a TCP or TLS-HELLO monitor (which
-cannot see it), a listener without a default pool, a monitor timeout above its delay, a
-weight-0 member without a monitor, traffic to a disabled listener.
+in ``summary.json``): a fault the member's monitor cannot see (a ``hang`` under a TCP or
+TLS-HELLO monitor, which a hanging member still passes; see :data:`UNSEEN_FAULTS`), a
+listener without a default pool, a monitor timeout above its delay, a weight-0 member
+without a monitor, traffic to a disabled listener.
 """
 
 from __future__ import annotations
@@ -44,6 +45,23 @@ DATA_PLANE_STATE = re.compile(r"(UP|DOWN)( [0-9]+/[0-9]+)?|DRAIN|MAINT|no check"
 #: monitors that only open a connection (or a TLS handshake): a member that accepts and
 #: then never answers looks healthy to them (haproxy-semantics.md, measured on 2.6)
 CONNECT_ONLY_MONITORS = frozenset({"TCP", "TLS-HELLO"})
+#: member faults each monitor type cannot see (the check still passes), as
+#: :func:`lbsim.haproxy.healthcheck.check_outcome` decides them; ``slow`` is left out: an
+#: HTTP check sees it only when the answer takes longer than the check may
+UNSEEN_FAULTS: dict[str, frozenset[str]] = {
+    "HTTP": frozenset(),
+    "HTTPS": frozenset(),
+    "TCP": frozenset({"hang", "error"}),
+    "TLS-HELLO": frozenset({"hang", "error"}),
+    "UDP-CONNECT": frozenset({"hang", "error"}),
+    "SCTP": frozenset({"hang", "error"}),
+    "PING": frozenset({"refuse", "hang", "error"}),
+}
+_SEEN_AS = {
+    "hang": "accepts connections and never answers",
+    "error": "answers with an error status",
+    "refuse": "refuses connections",
+}
 
 _DIST: TypeAdapter[Any] = TypeAdapter(m.Distribution)
 
@@ -183,26 +201,32 @@ def _warnings(sc: m.Scenario) -> Iterator[Found]:
     lb = sc.loadbalancer
     monitor_of = _monitor_of_member(sc)
     for i, ev in enumerate(sc.events):
-        if not isinstance(ev, m.MemberEvent):
+        if not isinstance(ev, m.MemberEvent) or ev.port == "monitor":
             continue
-        hangs = ev.behaviour == "hang" or (ev.behaviour in ("flap", "partial") and ev.fault == "hang")
+        fault = ev.fault if ev.behaviour in ("flap", "partial") else ev.behaviour
         hm = monitor_of.get(ev.member, (0, None))[1]
-        if hangs and hm is not None and hm.type in CONNECT_ONLY_MONITORS and ev.port != "monitor":
+        if hm is not None and fault in UNSEEN_FAULTS.get(hm.type, ()):
             yield (
                 ("events", i, "behaviour"),
-                f"member '{ev.member}' hangs, but its pool's {hm.type} monitor only opens a connection, "
-                "which a hanging member still accepts: HAProxy keeps it UP, the API keeps it ONLINE, and "
-                "requests sent to it time out (504); use an HTTP monitor to detect hangs",
+                f"member '{ev.member}' {_SEEN_AS[fault]}, but its pool's {hm.type} monitor cannot see that "
+                "(its checks still pass): HAProxy keeps it UP, the API keeps it ONLINE, and requests sent "
+                f"to it fail ({'504' if fault == 'hang' else 'the error'}); "
+                "an HTTP monitor detects hangs and errors",
             )
     for i, fl in enumerate(sc.failures):
-        if fl.fault != "hang":
-            continue
         pools = [p for p in lb.pools if p.name == fl.pool or any(mem.name in (fl.members or []) for mem in p.members)]
-        if any(p.healthmonitor is not None and p.healthmonitor.type in CONNECT_ONLY_MONITORS for p in pools):
+        blind = sorted(
+            {
+                p.healthmonitor.type
+                for p in pools
+                if p.healthmonitor is not None and fl.fault in UNSEEN_FAULTS.get(p.healthmonitor.type, ())
+            }
+        )
+        if blind:
             yield (
                 ("failures", i, "fault"),
-                "hang failures on a pool with a TCP or TLS-HELLO monitor are never detected: the members "
-                "stay ONLINE while their requests time out (504)",
+                f"'{fl.fault}' failures are invisible to the {' and '.join(blind)} monitor: the members stay "
+                "ONLINE while their requests fail",
             )
     given_pool = {
         ev.listener
