@@ -2,7 +2,9 @@
 
 Each case draws an Octavia HTTP health monitor (``delay`` 1-3 s, ``timeout`` 1-3 s,
 ``max_retries`` (rise) 1-3, ``max_retries_down`` (fall) 1-3), a fault kind (refuse,
-error, hang) and the times m1 fails and heals, and runs through the machinery of
+error, hang) and when m1 fails and heals (shapes: fail then heal; fail before its first
+check, which a freshly started HAProxy turns into DOWN at once; flapping: heal before
+DOWN, fail again, heal), and runs through the machinery of
 ``test_haproxy_health.py``: HAProxy 2.6 with the configuration ``render`` produces,
 ``show stat`` polled every 25 ms and HAProxy's own log, then the twin (``start:
 fresh``: both HAProxies start at t=0) with the *measured* fault times. m1's sequence of
@@ -26,8 +28,8 @@ with a load average near 2; with other work driving the load average to 7, at mo
 one ended). :data:`TOLERANCE` = 0.15 s is about twice the worst of these
 (docs/fidelity.md); it is tighter than the 0.25 s of the hand-picked cases.
 
-Run: ``pytest -m haproxy tests/conformance/test_haproxy_health_generated.py`` (about a
-minute). ``LBSIM_GENERATED_HEALTH_CASES`` (default 16) and ``LBSIM_GENERATED_SEED`` give
+Run: ``pytest -m haproxy tests/conformance/test_haproxy_health_generated.py`` (about
+90 s). ``LBSIM_GENERATED_HEALTH_CASES`` (default 20) and ``LBSIM_GENERATED_SEED`` give
 more, or other, cases.
 """
 
@@ -62,7 +64,7 @@ from .test_haproxy_health import (
 pytestmark = pytest.mark.haproxy
 
 SEED = int(os.environ.get("LBSIM_GENERATED_SEED", "20261130"))
-CASES = int(os.environ.get("LBSIM_GENERATED_HEALTH_CASES", "16"))
+CASES = int(os.environ.get("LBSIM_GENERATED_HEALTH_CASES", "20"))
 #: Every state change within this of HAProxy's (about twice the largest measured error).
 TOLERANCE = 0.15
 #: Cases run at once, and how often the noise cases are repeated.
@@ -101,39 +103,55 @@ def _events(mon: Monitor, first: float, faults: list[tuple[float, str]], until: 
     return out
 
 
+def _gaps(mon: Monitor, first: float, faults: list[tuple[float, str]], after: float) -> list[float]:
+    """Mid-points of m1's idle gaps (end of a check to the start of the next) after ``after``."""
+    out = []
+    for t in _check_starts(mon, first, faults, 120.0):
+        behaviour = next((b for at, b in reversed(faults) if at <= t), "healthy")
+        mid = t + (mon.timeout if behaviour == "hang" else 0.0) + mon.delay / 2
+        if mid > after:
+            out.append(mid)
+    return out
+
+
 def generate(seed: int) -> Case:
-    """A timing case, a pure function of ``seed``."""
+    """A timing case, a pure function of ``seed``.
+
+    Shapes: ``plain`` (fail after 1-2 passing checks, DOWN, heal after 0-1 more failing
+    checks, UP), ``early`` (m1 fails before its first check: a fresh HAProxy takes it DOWN
+    at once) and ``flap`` (fail, heal before DOWN, fail again, DOWN, heal). Every switch
+    lands mid-way between two of m1's checks.
+    """
     rnd = random.Random(seed)
     while True:
         n = rnd.randint(2, 3)
         delay, timeout = rnd.randint(1, 3), rnd.randint(1, 3)
         mon = Monitor(delay=delay, timeout=timeout, rise=rnd.randint(1, 3), fall=rnd.randint(1, 3))
-        kinds = ["refuse", "error"] + (["hang"] if timeout >= delay else [])
-        kind = rnd.choice(kinds)
+        kind = rnd.choice(["refuse", "error"] + (["hang"] if timeout >= delay else []))
         first = first_check_offsets([delay * 1000] * n)[1]
-        # fault: mid-way between two checks of a healthy m1, after 1-2 checks
-        fault_at = first + rnd.randint(0, 1) * delay + delay / 2
-        faults = [(fault_at, kind)]
-        horizon = 60.0
-        down = next(t for t, s in _events(mon, first, faults, horizon) if s == "DOWN")
-        # repair: mid-way between the end of a failing check and the next start
-        ends = [
-            t + (mon.timeout if kind == "hang" else 0.0)
-            for t in _check_starts(mon, first, faults, horizon)
-            if t >= down - (mon.timeout if kind == "hang" else 0.0) - 1e-9
-        ]
-        heal_at = ends[rnd.randint(0, 1)] + delay / 2
-        faults.append((heal_at, "healthy"))
-        up = next(t for t, s in _events(mon, first, faults, horizon) if s == "UP" and t > heal_at)
+        shape = rnd.choice(["plain", "early", "flap", "flap"] if mon.fall >= 2 else ["plain", "plain", "early"])
+        faults: list[tuple[float, str]] = []
+        if shape == "early":
+            faults.append((round(first / 2, 3), kind))
+        else:
+            faults.append((round(_gaps(mon, first, [], 0.0)[rnd.randint(0, 1)], 3), kind))
+        if shape == "flap":  # heal after 1 .. fall-1 failures, then fail again
+            faults.append((round(_gaps(mon, first, faults, faults[-1][0])[rnd.randint(0, mon.fall - 2)], 3), "healthy"))
+            faults.append((round(_gaps(mon, first, faults, faults[-1][0])[rnd.randint(0, 1)], 3), kind))
+        events = _events(mon, first, faults, 120.0)
+        down = next(t for t, s in events if s == "DOWN" and t > faults[-1][0])
+        faults.append((round(_gaps(mon, first, faults, down)[rnd.randint(0, 1)], 3), "healthy"))
+        up = next(t for t, s in _events(mon, first, faults, 120.0) if s == "UP" and t > faults[-1][0])
         duration = up + delay + 0.5
         if duration <= MAX_DURATION:
             break
+    switches = ", ".join(f"{b} at {at:.2f} s" for at, b in faults)
     return Case(
-        id=f"gen{seed}-{kind}-d{delay}t{timeout}r{mon.rise}f{mon.fall}",
-        title=f"generated: {kind} at {fault_at:.2f} s, healthy at {heal_at:.2f} s ({mon.label})",
+        id=f"gen{seed}-{shape}-{kind}-d{delay}t{timeout}r{mon.rise}f{mon.fall}",
+        title=f"generated ({shape}): {switches} ({mon.label})",
         members=_members(n),
         monitor=mon,
-        faults=(Fault(round(fault_at, 3), "m1", kind), Fault(round(heal_at, 3), "m1", "healthy")),
+        faults=tuple(Fault(at, "m1", b) for at, b in faults),
         duration=round(duration, 3),
         rate=0.0,
         start="fresh",
