@@ -70,3 +70,22 @@ def test_run_summary_shows_refused_api_calls(
 def test_scipy_is_in_the_dev_extra() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
     assert any(dep.startswith("scipy") for dep in extras)
+
+
+def test_readme_stands_alone() -> None:
+    """No link or path into ../shared; every docs/ link it makes exists."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    assert "../shared" not in text
+    for target in re.findall(r"\]\((docs/[^)#]+)", text):
+        assert (ROOT / target).is_file(), target
+
+
+def test_readme_scenario_example_validates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("## Scenario format (version 1)") :].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "api: create" in block
+    f = tmp_path / "example.yaml"
+    f.write_text(block)
+    assert main(["validate", str(f)]) == 0, capsys.readouterr().err
