@@ -114,6 +114,8 @@ def test_two_load_balancers_in_two_projects_pending_then_active_then_online() ->
     # create_loadbalancer takes 60 s (lbsim default): ACTIVE at 60 and 65 exactly
     t.advance_to(59.999)
     assert t.record("loadbalancer", a).provisioning_status == "PENDING_CREATE"  # type: ignore[union-attr]
+    booting = {(r["loadbalancer_id"], r["role"], r["status"]): r["id"] for r in t.amphorae()}
+    assert set(booting) == {(a, "STANDALONE", "BOOTING"), (b, "MASTER", "BOOTING"), (b, "BACKUP", "BOOTING")}
     t.advance_to(60.001)
     assert first_change(t, "loadbalancer", a, "provisioning_status", "ACTIVE") == pytest.approx(60.0)
     assert t.record("loadbalancer", a).operating_status == "OFFLINE"  # type: ignore[union-attr]
@@ -129,6 +131,8 @@ def test_two_load_balancers_in_two_projects_pending_then_active_then_online() ->
         [(a, "STANDALONE"), (b, "MASTER"), (b, "BACKUP")]
     )
     assert len({r["id"] for r in amps}) == 3 and all(r["status"] == "ALLOCATED" for r in amps)
+    assert {r["id"] for r in amps} == set(booting.values())  # the ids shown while booting
+    assert all(r["created_at"] == pytest.approx(60.0 if r["loadbalancer_id"] == a else 65.0) for r in amps)
     assert [r.key for r in t.records("loadbalancer")] == [a, b]
 
 
@@ -601,7 +605,15 @@ class RandomSessions(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.t.amphorae()))
     @rule(data=st.data(), what=st.sampled_from(["fail", "cut", "heal", "failover"]))
     def amphora(self, data: st.DataObject, what: str) -> None:
-        amp = data.draw(st.sampled_from([r["id"] for r in self.t.amphorae()]))
+        row = data.draw(st.sampled_from(self.t.amphorae()))
+        amp = row["id"]
+        if row["status"] == "BOOTING":
+            if what == "failover":
+                assert self.t.failover_amphora(amp).code == 409
+            else:
+                with pytest.raises(TwinError, match="booting"):
+                    self.t.fail_amphora(amp)
+            return
         if what == "fail":
             self.t.fail_amphora(amp)
         elif what == "failover":
@@ -628,7 +640,7 @@ class RandomSessions(RuleBasedStateMachine):
                 if tree:
                     assert tree["loadbalancer"]["id"] == rec.key
         for row in self.t.amphorae():
-            assert row["status"] in {"ALLOCATED", "PENDING_DELETE", "ERROR", "FAILOVER_STOPPED"}
+            assert row["status"] in {"BOOTING", "ALLOCATED", "PENDING_DELETE", "ERROR", "FAILOVER_STOPPED"}
 
     def teardown(self) -> None:
         # whatever happened, the recorded events replay it: same transitions, same times

@@ -213,7 +213,7 @@ class Twin:
         self._events: list[dict[str, Any]] = []
         self._seen_rows = 0
         self._ips: dict[str, set[str]] = {}
-        self._amp_created: dict[str, float] = {}
+        self._amp_times: dict[str, tuple[float, float | None]] = {}
         self.world.start()
         for obj in self.world.cp.objects():
             meta = self._new_meta(obj.type, obj.name, names.get((obj.type, obj.name), ""), DEFAULT_PROJECT)
@@ -361,6 +361,10 @@ class Twin:
         """``PUT /amphorae/{id}/failover``: rebuild one amphora (its LB goes PENDING_UPDATE)."""
         rt = self._runtime_of_amphora(amp_id)
         if rt is None:
+            building = self._booting(amp_id)
+            if building is not None:
+                message = f"Invalid state PENDING_CREATE of loadbalancer resource {building}"
+                return TwinResponse(409, message, "Client", amp_id)
             return TwinResponse(404, f"Amphora {amp_id} not found.", "Client", amp_id)
         lb = self.world.cp.get("loadbalancer", rt.lb_name)
         if lb is None or lb.provisioning_status not in ("ACTIVE", "ERROR"):
@@ -392,6 +396,8 @@ class Twin:
 
     def _amphora_control(self, amp_id: str, behaviour: str) -> None:
         if self._runtime_of_amphora(amp_id) is None:
+            if self._booting(amp_id) is not None:
+                raise TwinError(f"amphora {amp_id} is still booting (its load balancer is PENDING_CREATE)")
             raise TwinError(f"amphora {amp_id} not found")
         self._control({"at": self.now, "amphora": amp_id, "behaviour": behaviour})
 
@@ -528,39 +534,28 @@ class Twin:
         return out
 
     def amphorae(self) -> list[dict[str, Any]]:
-        """Octavia's amphora rows of every load balancer (deleted ones left out)."""
+        """Octavia's amphora rows of every load balancer (deleted ones left out). While a
+        load balancer is first built its amphorae show ``BOOTING`` (with the ids they get)."""
         out = []
         tl = self.world.timeline
         for lb, rt in self.world.runtimes.items():
             vip = self._meta.get(("loadbalancer", lb), _Meta()).fields.get("vip_address")
+            row = self.world.cp.get("loadbalancer", lb)
+            if not rt.amphorae and row is not None and row.provisioning_status == "PENDING_CREATE":
+                roles = ["STANDALONE"] if rt.topology == "SINGLE" else ["MASTER", "BACKUP"]
+                for k, role in enumerate(roles):
+                    meta = self._meta.get(("loadbalancer", lb))
+                    since = meta.created_at if meta is not None else self.now
+                    out.append(_amphora_row(rt._amp_name(k + 1), lb, k, role, "BOOTING", vip, rt.topology, since, None))
+                continue
             for k, amp in enumerate(rt.amphorae):
                 status = tl.current("amphora", amp.amp_id, "provisioning_status") or "ALLOCATED"
                 if status == "DELETED":
                     continue
-                created = self._amp_created.get(amp.amp_id, self.now)
-                out.append(
-                    {
-                        "id": amp.amp_id,
-                        "loadbalancer_id": lb,
-                        "compute_id": object_id(amp.amp_id, "compute", "server"),
-                        "lb_network_ip": _lb_network_ip(lb, k),
-                        "vrrp_ip": None,
-                        "ha_ip": vip,
-                        "vrrp_port_id": None,
-                        "ha_port_id": None,
-                        "role": amp.role,
-                        "status": status,
-                        "vrrp_interface": None,
-                        "vrrp_id": 1 if rt.topology == "ACTIVE_STANDBY" else None,
-                        "vrrp_priority": (100 if amp.role == "MASTER" else 90) if rt.topology != "SINGLE" else None,
-                        "cached_zone": "nova",
-                        "image_id": "c1f5ec3e-5f2b-4d35-a1d4-amphora0image"[:36],
-                        "compute_flavor": "65",
-                        "created_at": created,
-                        "updated_at": None,
-                        "data_plane_state": tl.current("amphora", amp.amp_id, "data_plane_state"),
-                    }
-                )
+                created, updated = self._amp_times.get(amp.amp_id, (self.now, None))
+                row_ = _amphora_row(amp.amp_id, lb, k, amp.role, status, vip, rt.topology, created, updated)
+                row_["data_plane_state"] = tl.current("amphora", amp.amp_id, "data_plane_state")
+                out.append(row_)
         return out
 
     def haproxy_view(self, lb_key: str) -> dict[str, str]:
@@ -707,6 +702,13 @@ class Twin:
     def _on_runtime(self, key: str, rt: Simulation) -> None:
         self._ips.setdefault(key, set())
 
+    def _booting(self, amp_id: str) -> str | None:
+        """The load balancer whose first build will make amphora ``amp_id`` (or None)."""
+        for row in self.amphorae():
+            if row["id"] == amp_id and row["status"] == "BOOTING":
+                return str(row["loadbalancer_id"])
+        return None
+
     def _runtime_of_amphora(self, amp_id: str) -> Simulation | None:
         return self.world.runtime_of_amphora(amp_id)
 
@@ -734,7 +736,8 @@ class Twin:
         rows = self.world.timeline.rows
         for row in rows[self._seen_rows :]:
             if row.object_type == "amphora":
-                self._amp_created.setdefault(row.name, row.time)
+                created, _ = self._amp_times.get(row.name, (row.time, None))
+                self._amp_times[row.name] = (created, None if row.time == created else row.time)
                 continue
             meta = self._meta.get((row.object_type, row.name))
             if meta is None:
@@ -761,6 +764,42 @@ def _title(kind: str) -> str:
         "member": "Member",
         "healthmonitor": "Health Monitor",
     }[kind]
+
+
+def _amphora_row(
+    amp_id: str,
+    lb: str,
+    k: int,
+    role: str,
+    status: str,
+    vip: Any,
+    topology: str,
+    created: float,
+    updated: float | None,
+) -> dict[str, Any]:
+    """One row of ``GET /octavia/amphorae`` (Nova and Neutron ids are stable stand-ins)."""
+    vrrp = topology == "ACTIVE_STANDBY"
+    return {
+        "id": amp_id,
+        "loadbalancer_id": lb,
+        "compute_id": object_id(amp_id, "compute", "server"),
+        "lb_network_ip": _lb_network_ip(lb, k),
+        "vrrp_ip": None,
+        "ha_ip": vip,
+        "vrrp_port_id": None,
+        "ha_port_id": None,
+        "role": role,
+        "status": status,
+        "vrrp_interface": None,
+        "vrrp_id": 1 if vrrp else None,
+        "vrrp_priority": (100 if role == "MASTER" else 90) if vrrp else None,
+        "cached_zone": "nova",
+        "image_id": object_id("lbsim", "image", "amphora-haproxy"),
+        "compute_flavor": "65",
+        "created_at": created,
+        "updated_at": updated,
+        "data_plane_state": "",
+    }
 
 
 def _lb_network_ip(lb: str, k: int) -> str:

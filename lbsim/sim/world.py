@@ -468,6 +468,9 @@ class World:
         sec = int(self.env.now) - 1
         for name in [n for n in self.windows if self.cp.get("listener", n) is None]:
             del self.windows[name]
+        by_lb: dict[str, list[Any]] = {}
+        for li in self.cp.objects("listener"):  # one pass over the rows, not one per LB
+            by_lb.setdefault(str(li.attrs.get("loadbalancer")), []).append(li)
         for lb, rt in self.runtimes.items():
             dp = rt.dp
             rec = dp.latency
@@ -488,7 +491,7 @@ class World:
             rows = rt.hm.stats_rows
             if len(rows) > 2 * STATS_ROWS_KEPT:
                 del rows[:-STATS_ROWS_KEPT]
-            listeners = self.cp.listeners_of(rt.lb_name)
+            listeners = by_lb.get(lb, [])
             if not listeners:
                 continue
             by_pool = {str(li.attrs.get("default_pool")): li.name for li in listeners if li.attrs.get("default_pool")}
