@@ -26,7 +26,6 @@ from rich.table import Table
 
 from lbsim.cli.console import err_console, out_console
 from lbsim.cli.main import positive_int
-from lbsim.scenario.loader import ScenarioError, load_scenario
 
 EXIT_OK, EXIT_GOAL, EXIT_INVALID = 0, 1, 2
 
@@ -87,6 +86,8 @@ def _dask_address(value: str) -> str:
 
 
 def _load(path: str) -> tuple[Any, str] | int:
+    from lbsim.scenario.loader import ScenarioError, load_scenario  # pydantic: not for --help
+
     try:
         sc = load_scenario(path)
     except ScenarioError as err:

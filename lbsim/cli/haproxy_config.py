@@ -6,11 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from lbsim.haproxy.config import loopback_plan, render
-
 
 def _cmd(args: argparse.Namespace) -> int:
     """``lbsim haproxy-config SCENARIO [--loopback]``: print the rendered configuration."""
+    from lbsim.haproxy.config import loopback_plan, render  # (pydantic: not for --help)
     from lbsim.scenario.loader import ScenarioError, load_scenario
 
     try:

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -37,14 +37,9 @@ from rich.table import Table
 from lbsim._version import __version__
 from lbsim.cli.console import cell, err_console, error_line, out_console, warning_line
 from lbsim.results import junit
-from lbsim.scenario.loader import (
-    MAX_FILE_BYTES,
-    ScenarioError,
-    json_schema,
-    load_scenario,
-    read_text_file,
-    scenario_warnings,
-)
+
+if TYPE_CHECKING:  # the loader pulls in pydantic: imported where used, so --help stays fast
+    from lbsim.scenario.loader import ScenarioError
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
 
@@ -63,6 +58,8 @@ def _print_problems(err: ScenarioError) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check scenario files without running them."""
+    from lbsim.scenario.loader import ScenarioError, load_scenario, scenario_warnings
+
     status = EXIT_OK
     for path in args.scenarios:
         try:
@@ -86,6 +83,8 @@ def plural(n: int, word: str) -> str:
 
 def _text_of(path: str) -> str | None:
     """The scenario file's text (already read once by the loader), for warning lines."""
+    from lbsim.scenario.loader import MAX_FILE_BYTES, ScenarioError, read_text_file
+
     try:
         return read_text_file(Path(path), MAX_FILE_BYTES)
     except ScenarioError:
@@ -100,6 +99,8 @@ def _print_warnings(lines: list[str]) -> None:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the scenario JSON Schema."""
+    from lbsim.scenario.loader import json_schema
+
     print(json.dumps(json_schema(), indent=2))
     return EXIT_OK
 
@@ -107,6 +108,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario and write its result folder."""
     from lbsim.api import run_scenario
+    from lbsim.scenario.loader import ScenarioError, load_scenario, scenario_warnings
 
     try:
         sc = load_scenario(args.scenario)
@@ -328,6 +330,7 @@ def collect_scenarios(paths: list[str]) -> tuple[list[Path], list[str]]:
 def check_scenario_file(path: str, out: str | None = None) -> ScenarioCheck:
     """Load and run one scenario file as a regression test (optionally saving its results)."""
     from lbsim.api import run_scenario
+    from lbsim.scenario.loader import ScenarioError, load_scenario
 
     t0 = time.perf_counter()
     try:

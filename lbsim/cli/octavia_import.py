@@ -24,8 +24,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 KINDS = ("loadbalancer", "listener", "pool", "member", "healthmonitor")
 _PLURALS = {
     "loadbalancers": "loadbalancer",
@@ -271,6 +269,8 @@ def _sdk_fields(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    import yaml  # not for ``lbsim --help``
+
     try:
         if args.files:
             objects: list[tuple[str, dict[str, Any]]] = []
@@ -301,6 +301,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _validate(doc: dict[str, Any]) -> None:
+    import yaml  # not for ``lbsim --help``
+
     from lbsim.scenario.loader import ScenarioError, parse_scenario
 
     try:

@@ -7,11 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from lbsim.figures.scaling import figure_from_folder
-from lbsim.results.manifest import ResultFolderError, read_json_object, read_table, verify
-
 # --------------------------------------------------------------------------------------
 # Command line: ``python -m lbsim.cli.scaling RESULT_DIR`` (or ``lbsim scaling`` when wired)
 # --------------------------------------------------------------------------------------
@@ -33,6 +28,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 def cmd_scaling(args: argparse.Namespace) -> int:
     """Print ``scaling.csv`` decisions and the summary's autoscaling and SLO blocks."""
     import json
+
+    import pandas as pd  # pandas and matplotlib load here: ``lbsim --help`` stays fast
+
+    from lbsim.figures.scaling import figure_from_folder
+    from lbsim.results.manifest import ResultFolderError, read_json_object, read_table, verify
 
     folder = Path(args.result_dir)
     try:

@@ -18,8 +18,6 @@ import contextlib
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +102,9 @@ class CtlError(Exception):
 
 def call(endpoint: str, method: str, path: str, body: Any = None, *, raw: bool = False) -> Any:
     """One request to the twin; Octavia-style faults become :class:`CtlError`."""
+    import urllib.error  # http.client and email load here: ``lbsim --help`` stays fast
+    import urllib.request
+
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(endpoint.rstrip("/") + path, data=data, method=method)
     req.add_header("Accept", "application/json")

@@ -15,14 +15,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from lbsim.cli.main import seconds
-from lbsim.octavia.timeline import Timeline
-from lbsim.results.folder import TRANSITION_COLUMNS
-from lbsim.results.manifest import ResultFolderError, read_duration, read_json_object, read_table, verify
+
+if TYPE_CHECKING:  # pandas and the result modules load where used: ``lbsim --help`` stays fast
+    import pandas as pd
+
+    from lbsim.octavia.timeline import Timeline
 
 FIELDS = ("bytes_in", "bytes_out", "active_connections", "total_connections", "request_errors")
 
@@ -44,6 +44,10 @@ def stats_at(stats: pd.DataFrame, timeline: Timeline, at: float, listener: str |
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """``lbsim stats RESULT_DIR [--at T] [--listener NAME] [--json]``."""
+    from lbsim.octavia.timeline import Timeline
+    from lbsim.results.folder import TRANSITION_COLUMNS
+    from lbsim.results.manifest import ResultFolderError, read_duration, read_json_object, read_table, verify
+
     folder = Path(args.result_dir)
     try:
         verify(folder, ["stats.csv", "transitions.csv", "summary.json"])
