@@ -89,3 +89,55 @@ def test_readme_scenario_example_validates(tmp_path: Path, capsys: pytest.Captur
     f = tmp_path / "example.yaml"
     f.write_text(block)
     assert main(["validate", str(f)]) == 0, capsys.readouterr().err
+
+
+def test_report_layout(scenario_dict: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Expectations coloured, incidents narrow with units, warm-up not drawn as 0 req/s."""
+    import numpy as np
+
+    from lbsim.figures import plots
+    from lbsim.report.html import RunFolder, _expectations_html, _incidents_html
+
+    scenario_dict["warmup"] = 2
+    scenario_dict["expect"].append({"at": 4, "member": "web-1", "operating_status": "OFFLINE"})  # fails
+    result = run_scenario(parse_scenario(yaml.safe_dump(scenario_dict)))
+    result.save(tmp_path / "r")
+    run = RunFolder.read(tmp_path / "r")
+    exp_html = _expectations_html(run.expectations)
+    assert "<tr class='pass'>" in exp_html and "<tr class='fail'>" in exp_html
+    inc_html = _incidents_html(run.incidents)
+    assert "class='wide'" in inc_html and "detected [+s]" in inc_html and "fault_end_time" not in inc_html
+    fig = plots.throughput(run.timeseries, warmup=2.0)
+    ok_line = fig.axes[0].get_lines()[0]
+    x, y = ok_line.get_xdata(), np.asarray(ok_line.get_ydata(), dtype=float)
+    assert np.isnan(y[np.asarray(x) < 2]).all() and np.isfinite(y[np.asarray(x) >= 2]).any()
+    assert main(["report", str(tmp_path / "r"), "--out", str(tmp_path / "rep")]) == 0
+
+
+def test_a_metric_that_is_zero_everywhere_gets_a_readable_axis() -> None:
+    import pandas as pd
+
+    from lbsim.figures import plots
+
+    pts = pd.DataFrame(
+        {
+            "algorithm": ["A", "B"],
+            "error_rate_mean": [0.0, 0.0],
+            "error_rate_ci_lo": [0.0, 0.0],
+            "error_rate_ci_hi": [0.0, 0.0],
+        }
+    )
+    ax = plots.metric_ci(pts, "algorithm", "error_rate").axes[0]
+    assert ax.get_ylim() == (0.0, 1.0)
+    assert any("0 in every run" in t.get_text() for t in ax.texts)
+    pts2 = pts.assign(latency_p99_mean=[0.012, 0.02], latency_p99_ci_lo=[0.01, 0.018], latency_p99_ci_hi=[0.014, 0.022])
+    ax2 = plots.metric_ci(pts2, "algorithm", "latency_p99", scale=1000.0).axes[0]
+    assert max(p.get_height() for p in ax2.patches) == pytest.approx(20.0)
+
+
+def test_object_graph_legend_is_outside_the_axes(scenario_dict: dict[str, Any]) -> None:
+    from lbsim.figures import plots
+
+    result = run_scenario(parse_scenario(yaml.safe_dump(scenario_dict)))
+    fig = plots.object_graph(result.status)
+    assert fig.legends and not fig.axes[0].get_legend()

@@ -100,7 +100,7 @@ def test_run_report_has_every_section_and_figure(run_folder: Path) -> None:
     text = html.read_text()
     # the incident of the scenario (web-1 refuses at 20 s) and its expectations are listed
     assert "member_refuse" in text and "web-1" in text
-    assert text.count("<td>pass</td>") == 3
+    assert text.count("<td class='pass'>pass</td>") == 3  # coloured verdicts (issue 14)
 
 
 def test_run_figures_draw_the_run(run_folder: Path) -> None:

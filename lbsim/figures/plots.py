@@ -179,12 +179,16 @@ def metric_ci(
     title: str | None = None,
     ylabel: str | None = None,
     threshold: float | None = None,
+    scale: float = 1.0,
 ) -> Figure:
     """A metric's mean with its confidence band against a parameter.
 
     ``points`` is a points table (columns ``<metric>_mean/_ci_lo/_ci_hi``). A numeric
     ``x`` draws lines with shaded bands, a categorical one bars with error bars; ``hue``
     splits by a second parameter. ``threshold`` draws a horizontal line (an SLO).
+    ``scale`` multiplies the values (1000: seconds drawn as milliseconds). A metric that
+    is 0 everywhere (no errors in any run) gets a 0..1 axis and a note, not an empty
+    chart around 0.
     """
     fig, ax = _fig_ax(ax, (7, 4))
     mean, lo, hi = f"{metric}_mean", f"{metric}_ci_lo", f"{metric}_ci_hi"
@@ -195,9 +199,9 @@ def metric_ci(
     for gi, (gval, grp) in enumerate(groups):
         colour = SERIES_COLOURS[gi % len(SERIES_COLOURS)]
         label = None if gval is None else f"{hue} = {gval!s}"
-        y = grp[mean].to_numpy(dtype=float)
-        ylo = grp[lo].to_numpy(dtype=float)
-        yhi = grp[hi].to_numpy(dtype=float)
+        y = grp[mean].to_numpy(dtype=float) * scale
+        ylo = grp[lo].to_numpy(dtype=float) * scale
+        yhi = grp[hi].to_numpy(dtype=float) * scale
         if numeric:
             order = np.argsort(grp[x].to_numpy(dtype=float))
             xs = grp[x].to_numpy(dtype=float)[order]
@@ -218,6 +222,12 @@ def metric_ci(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if threshold is not None:
         ax.axhline(threshold, color="#d62728", linestyle="--", linewidth=1, label=f"SLO {threshold:g}")
+    values = points[[c for c in (mean, lo, hi) if c in points]].to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or not np.any(finite != 0):
+        ax.set_ylim(0, 1)
+        note = "0 in every run" if finite.size else "no value"
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", color="#666666")
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel or metric)
     ax.set_title(title or f"{metric} (mean and confidence interval)")
@@ -348,9 +358,12 @@ def throughput(
     """Successful and failed requests per second, with vertical lines at events."""
     fig, ax = _fig_ax(ax, (9, 3.8))
     t = timeseries["second"].to_numpy(dtype=float)
-    ax.plot(t, timeseries["ok"].to_numpy(dtype=float), color="#2ca02c", linewidth=1, label="ok / s")
-    ax.plot(t, timeseries["errors"].to_numpy(dtype=float), color="#d62728", linewidth=1, label="errors / s")
-    top = max(float(np.nanmax(timeseries["ok"])) if len(timeseries) else 1.0, 1.0)
+    counted = t >= warmup  # requests of the warm-up are not counted: draw nothing, not 0
+    ok = np.where(counted, timeseries["ok"].to_numpy(dtype=float), np.nan)
+    errors = np.where(counted, timeseries["errors"].to_numpy(dtype=float), np.nan)
+    ax.plot(t, ok, color="#2ca02c", linewidth=1, label="ok / s")
+    ax.plot(t, errors, color="#d62728", linewidth=1, label="errors / s")
+    top = max(float(np.nanmax(ok)) if np.isfinite(ok).any() else 1.0, 1.0)
     _time_axes(ax, top, markers, warmup, ylabel="requests per second", title=title, legend="lower right")
     return fig
 
@@ -367,6 +380,7 @@ def latency_over_time(
     fig, ax = _fig_ax(ax, (9, 3.8))
     t = timeseries["second"].to_numpy(dtype=float)
     lat = timeseries["mean_latency"].to_numpy(dtype=float) * 1000.0
+    lat = np.where(t >= warmup, lat, np.nan)
     ax.plot(t, lat, color="#1f77b4", linewidth=1, label="mean latency")
     finite = lat[np.isfinite(lat)]
     top = float(finite.max()) if len(finite) else 1.0
@@ -502,19 +516,27 @@ def object_graph(status: Mapping[str, Any], *, title: str = "Objects (final stat
     nx.draw_networkx_nodes(
         g, pos, ax=ax, nodelist=nodes, node_color=fill, edgecolors=edge, linewidths=2.5, node_size=1400
     )
-    labels = {n: f"{g.nodes[n]['kind']}\n{g.nodes[n]['name']}\n{g.nodes[n]['operating_status']}" for n in nodes}
+    labels = {
+        n: f"{g.nodes[n]['kind']}\n{_short_label(str(g.nodes[n]['name']))}\n{g.nodes[n]['operating_status']}"
+        for n in nodes
+    }
     nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=7)
     ax.set_title(title)
-    ax.margins(0.15)
+    ax.margins(0.2)  # room for the labels of the outermost nodes
     ax.set_axis_off()
     used = {g.nodes[n]["operating_status"] for n in nodes}
-    ax.legend(
+    fig.legend(  # beside the graph, never over a node
         handles=[Patch(facecolor=status_colour(v), label=v) for v in sorted(used)],
-        loc="lower left",
+        loc="outside right upper",
         fontsize=7,
         title="operating status",
     )
     return fig
+
+
+def _short_label(name: str, width: int = 14) -> str:
+    """A node label that fits in its circle: long names are cut with an ellipsis."""
+    return name if len(name) <= width else name[: width - 1] + "\u2026"
 
 
 # --------------------------------------------------------------------------------------

@@ -36,8 +36,8 @@ from lbsim.sim.metrics import NBINS
 
 #: metrics plotted against parameters in a sweep report (when present)
 SWEEP_METRICS: dict[str, str] = {
-    "latency_p99": "p99 latency [s]",
-    "latency_mean": "mean latency [s]",
+    "latency_p99": "p99 latency [ms]",
+    "latency_mean": "mean latency [ms]",
     "error_rate": "error rate",
     "availability": "availability",
     "throughput": "throughput [req/s]",
@@ -107,6 +107,8 @@ th,td{padding:3px 8px;border-bottom:1px solid #e4e4e4;text-align:right}
 th{background:#f4f4f4}table.kv th{text-align:left}table.kv td{text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:0.5em 0}
 nav a{margin-right:1em}.none{color:#888}.fail{color:#c00;font-weight:bold}
+.wide{overflow-x:auto;max-width:100%}tr.pass td{background:#e8f5e9}tr.fail td{background:#fdecea}
+td.pass{color:#1b5e20;font-weight:bold}td.fail{color:#c00;font-weight:bold}
 """
 
 
@@ -281,16 +283,47 @@ def _scaling_table(folder: Path) -> str:
 
 
 def _incidents_html(inc: pd.DataFrame) -> str:
+    """The incidents table, narrow enough for the page: times in s, delays in s after the fault."""
     if len(inc) == 0:
         return "<p class='none'>No fault was injected.</p>"
-    df = inc.copy()
-    df["haproxy_delay"] = df["detected_time"] - df["fault_time"]
-    df["api_delay"] = df["api_visible_time"] - df["fault_time"]
+    df = pd.DataFrame(
+        {
+            "kind": inc["kind"],
+            "target": inc["target"],
+            "fault [s]": inc["fault_time"],
+            "detected [+s]": inc.get("detected_time", np.nan) - inc["fault_time"],
+            "API visible [+s]": inc.get("api_visible_time", np.nan) - inc["fault_time"],
+            "recovered [s]": inc.get("recovered_time", np.nan),
+            "ended [s]": inc.get("fault_end_time", np.nan),
+            "failed": inc.get("requests_failed", np.nan),
+            "slowed": inc.get("requests_slowed", np.nan),
+        }
+    )
     intro = (
         "<p><b>detected</b>: HAProxy marked the member DOWN; <b>API visible</b>: the health manager wrote "
-        "the status the API shows (after the next heartbeat). Delays are seconds after the fault.</p>"
+        "the status the API shows (after the next heartbeat); both in seconds after the fault. <b>failed</b>: "
+        "requests that arrived during the fault and failed, also after it ended.</p>"
     )
-    return intro + _table(df)
+    return intro + "<div class='wide'>" + _table(df) + "</div>"
+
+
+def _expectations_html(exp: pd.DataFrame) -> str:
+    """Expectations with their verdict coloured: green rows held, red rows failed."""
+    if len(exp) == 0:
+        return "<p class='none'>none</p>"
+    cols = [c for c in ("time", "object_type", "name", "field", "expected", "found", "result") if c in exp.columns]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    rows = []
+    for rec in exp[cols].to_dict("records"):
+        verdict = "pass" if str(rec.get("result")) == "pass" else "fail"
+        cells = "".join(
+            f"<td class='{verdict}'>{html.escape(str(rec[c]))}</td>"
+            if c == "result"
+            else f"<td>{html.escape(str(rec[c]))}</td>"
+            for c in cols
+        )
+        rows.append(f"<tr class='{verdict}'>{cells}</tr>")
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def run_sections(run: RunFolder) -> list[Section]:
@@ -352,7 +385,7 @@ def run_sections(run: RunFolder) -> list[Section]:
         ),
         Section("members", "Per-member load", _table(run.members), {"members": figs["members"]}),
         Section("incidents", "Incidents", _incidents_html(run.incidents)),
-        Section("expectations", "Expectations", _table(exp) if len(exp) else "<p class='none'>none</p>"),
+        Section("expectations", "Expectations", _expectations_html(exp)),
     ]
 
 
@@ -398,7 +431,8 @@ def experiment_figures(folder: Path) -> dict[str, Figure]:
     for met, ylabel in metrics.items():
         if f"{met}_mean" not in pts or pts[f"{met}_mean"].isna().all():
             continue
-        figs[f"sweep-{met}"] = plots.metric_ci(pts, labels[0], met, hue=hue, ylabel=ylabel)
+        scale = 1000.0 if met.startswith("latency_") else 1.0  # latencies in ms, as in every table
+        figs[f"sweep-{met}"] = plots.metric_ci(pts, labels[0], met, hue=hue, ylabel=ylabel, scale=scale)
     return figs
 
 
