@@ -141,3 +141,30 @@ def test_object_graph_legend_is_outside_the_axes(scenario_dict: dict[str, Any]) 
     result = run_scenario(parse_scenario(yaml.safe_dump(scenario_dict)))
     fig = plots.object_graph(result.status)
     assert fig.legends and not fig.axes[0].get_legend()
+
+
+@pytest.mark.parametrize(
+    ("label", "shown"),
+    [
+        ("loadbalancer.pools.0.healthmonitor.delay", True),
+        ("octavia.heartbeat_interval", True),
+        ("traffic.0.arrival.rate", False),
+    ],
+)
+def test_sweep_tables_show_detection_times_for_monitor_and_heartbeat_knobs(label: str, shown: bool) -> None:
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from lbsim.cli.experiments import _incident_columns
+
+    cols = {f"incident_0_{w}_{s}": [1.0] for w in ("detect", "api") for s in ("mean", "ci_lo", "ci_hi")}
+    res = SimpleNamespace(labels=[label], points=pd.DataFrame(cols))
+    got = _incident_columns(res)
+    if shown:
+        assert got == [
+            ("incident 0 detected (s)", "incident_0_detect"),
+            ("incident 0 API visible (s)", "incident_0_api"),
+        ]
+    else:
+        assert got == []

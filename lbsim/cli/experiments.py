@@ -218,6 +218,9 @@ def _print_points(console: Console, res: Any, confidence: float) -> None:
         t.add_column(escape(_short(lab)))
     for col in ("n", "p99 latency", "mean latency", "error rate", "throughput", "expectations held"):
         t.add_column(col, justify="right")
+    incidents = _incident_columns(res)
+    for name, _ in incidents:
+        t.add_column(name, justify="right")
     r: dict[Any, Any]
     for r in res.points.to_dict("records"):
         held = f"{int(r['expectations_held_passes'])}/{int(r['n'])}" if "expectations_held_passes" in r else "-"
@@ -230,8 +233,28 @@ def _print_points(console: Console, res: Any, confidence: float) -> None:
             _ci(r["error_rate_mean"], r["error_rate_ci_lo"], r["error_rate_ci_hi"]),
             _ci(r["throughput_mean"], r["throughput_ci_lo"], r["throughput_ci_hi"], 1, "/s"),
             held,
+            *[_ci(r[f"{m}_mean"], r[f"{m}_ci_lo"], r[f"{m}_ci_hi"], 1, " s") for _, m in incidents],
         )
     console.print(t)
+
+
+#: swept knobs that move how fast a fault is seen: their tables show the detection times
+_DETECTION_KNOBS = ("healthmonitor", "heartbeat", "health_check_interval", "octavia.")
+
+
+def _incident_columns(res: Any) -> list[tuple[str, str]]:
+    """(heading, metric) of the incident delays to show: when a swept knob is a monitor or
+    heartbeat setting, each incident's HAProxy detection and API-visible delay (s)."""
+    if not any(k in lab for lab in res.labels for k in _DETECTION_KNOBS):
+        return []
+    out = []
+    for col in res.points.columns:
+        if col.startswith("incident_") and col.endswith("_mean"):
+            metric = col[: -len("_mean")]
+            _, idx, what = metric.split("_", 2)
+            if {f"{metric}_ci_lo", f"{metric}_ci_hi"} <= set(res.points.columns):
+                out.append((f"incident {idx} {'detected' if what == 'detect' else 'API visible'} (s)", metric))
+    return out
 
 
 # ---------------------------------------------------------------------------- compare
