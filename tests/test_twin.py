@@ -369,6 +369,27 @@ def test_twin_from_a_scenario_keys_by_uuid_and_fires_its_events() -> None:
     assert t.record("member", members["web-1"]).operating_status == "ONLINE"  # type: ignore[union-attr]
 
 
+def test_objects_a_scenario_creates_later_are_records_with_their_names() -> None:
+    text = (
+        (ROOT / "scenarios" / "default.yaml")
+        .read_text()
+        .replace(
+            "events:\n",
+            "events:\n  - {at: 50, api: create, member: web-4, pool: web, set: {address: 10.0.0.14, protocol_port: 8080}}\n",
+        )
+    )
+    t = Twin(parse_scenario(text, "four.yaml"))
+    t.advance_to(49.0)
+    assert [r.name for r in t.records("member")] == ["web-1", "web-2", "web-3"]
+    t.advance_to(80.0)
+    recs = t.records("member")
+    assert [r.name for r in recs] == ["web-1", "web-2", "web-3", "web-4"]
+    assert (recs[3].created_at, recs[3].provisioning_status, recs[3].attrs["address"]) == (50.0, "ACTIVE", "10.0.0.14")
+    # ACTIVE after workers.update (51 s), then ONLINE at the next heartbeat: its last change
+    assert recs[3].operating_status == "ONLINE" and 51.0 < (recs[3].updated_at or 0.0) <= 51.0 + HB
+    assert t.session_events() == []  # the scenario's own events are not the session's
+
+
 def test_a_world_runs_one_lb_scenarios_exactly_as_the_engine() -> None:
     sc = load_scenario(ROOT / "scenarios" / "regression" / "h-conflict-and-revert.yaml")
     a, b = simulate(sc), simulate_world(sc)

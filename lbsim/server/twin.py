@@ -204,6 +204,7 @@ class Twin:
     def __init__(self, scenario: m.Scenario | None = None, *, seed: int | None = None, base_dir: Path | None = None):
         original = scenario if scenario is not None else _empty_scenario(seed or 0)
         self.scenario, names = uuid_scenario(original)
+        self._names = names
         self.seed = self.scenario.seed if seed is None else seed
         self.base_dir = base_dir
         self.world = World(self.scenario, seed=self.seed, base_dir=base_dir, live=True)
@@ -732,7 +733,8 @@ class Twin:
         return ""
 
     def _sync(self) -> None:
-        """Bring per-object timestamps up to the timeline (updated_at), note amphorae."""
+        """Bring per-object records up to the timeline: objects the run made itself,
+        ``updated_at``, amphora times."""
         rows = self.world.timeline.rows
         for row in rows[self._seen_rows :]:
             if row.object_type == "amphora":
@@ -741,7 +743,12 @@ class Twin:
                 continue
             meta = self._meta.get((row.object_type, row.name))
             if meta is None:
-                continue
+                if row.object_type not in KINDS or self.world.cp.get(row.object_type, row.name) is None:
+                    continue
+                # made by the run itself: a scenario's api event, an autoscaler
+                name = self._names.get((row.object_type, row.name), "")
+                meta = self._new_meta(row.object_type, row.name, name, DEFAULT_PROJECT)
+                meta.created_at = row.time
             if row.old == "" and row.time == meta.created_at:
                 continue
             if row.field != "data_plane_state":
