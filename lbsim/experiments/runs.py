@@ -85,7 +85,7 @@ def execute_run(spec: RunSpec, store: str | None = None) -> dict[str, Any]:
     Runs in worker processes: it imports the engine itself and touches no global state.
     """
     from lbsim.results.folder import summarise
-    from lbsim.sim.engine import simulate
+    from lbsim.sim.world import simulate
 
     t0 = time.perf_counter()
     sc = m.Scenario.model_validate(spec.scenario)
