@@ -245,3 +245,12 @@ def test_trace_with_a_bad_line_is_exit_2(
     (tmp_path / "tr.csv").write_text("time,client,port\n0.5,10.0.0.1,70000\n")
     code, _, err = _cli(capsys, "validate", str(f))
     assert code == 2 and "tr.csv:2: port must be 0..65535" in err
+
+
+def test_an_unwritable_output_path_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    f = tmp_path / "s.yaml"
+    f.write_text((Path(__file__).resolve().parents[1] / "scenarios/default.yaml").read_text())
+    code, _, err = _cli(capsys, "haproxy-config", str(f), "--output", str(blocker / "x.cfg"))
+    assert code == 2 and "x.cfg" in err

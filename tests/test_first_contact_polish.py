@@ -111,7 +111,6 @@ def test_report_layout(scenario_dict: dict[str, Any], tmp_path: Path, capsys: py
     ok_line = fig.axes[0].get_lines()[0]
     x, y = ok_line.get_xdata(), np.asarray(ok_line.get_ydata(), dtype=float)
     assert np.isnan(y[np.asarray(x) < 2]).all() and np.isfinite(y[np.asarray(x) >= 2]).any()
-    assert main(["report", str(tmp_path / "r"), "--out", str(tmp_path / "rep")]) == 0
 
 
 def test_a_metric_that_is_zero_everywhere_gets_a_readable_axis() -> None:

@@ -627,6 +627,13 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # an output path that cannot be written (--output, --figure, --junit, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        err_console().print(error_line(f"{where}{exc.strerror or exc}"))
+        return EXIT_INVALID
+    except MemoryError:
+        err_console().print(error_line("out of memory; see docs/limits.md (LBSIM_MAX_MEMORY, shorter runs)"))
+        return EXIT_INVALID
 
 
 if __name__ == "__main__":
