@@ -345,6 +345,17 @@ def test_operator_amphora_failover_and_controls_validate() -> None:
         t.set_member_behaviour(tier["members"][0], "explode")
     with pytest.raises(TwinError):
         t.set_member_behaviour(tier["members"][0], "error", status=42)
+    with pytest.raises(TwinError, match="period"):
+        t.set_member_behaviour(tier["members"][0], "flap")
+    t.set_member_behaviour(tier["members"][0], "flap", period=20, duty=0.5, fault="refuse")
+    assert t.session_events()[-1] == {
+        "at": t.now,
+        "member": tier["members"][0],
+        "behaviour": "flap",
+        "period": 20,
+        "duty": 0.5,
+        "fault": "refuse",
+    }
     with pytest.raises(TwinError, match="rate"):
         t.set_traffic(tier["listener"], -1)
     with pytest.raises(TwinError, match="not found"):

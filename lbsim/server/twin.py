@@ -43,7 +43,7 @@ DEFAULT_PROJECT = "e3cd678b11784734bc366148aa37580e"
 _EVENTS: TypeAdapter[Any] = TypeAdapter(m.Event)
 KINDS = ("loadbalancer", "listener", "pool", "member", "healthmonitor")
 OPERATIONS = ("create", "update", "delete", "failover")
-BEHAVIOURS = ("healthy", "refuse", "hang", "error", "slow")
+BEHAVIOURS = ("healthy", "refuse", "hang", "error", "slow", "flap", "partial")
 
 #: scenario model of each kind: the fields the simulation uses, with Octavia's ranges
 _MODEL: dict[str, type[BaseModel]] = {
@@ -380,7 +380,9 @@ class Twin:
 
     # ------------------------------------------------------------------ controls
     def set_member_behaviour(self, member_key: str, behaviour: str, **params: Any) -> None:
-        """Make a member refuse, hang, error, be slow, or heal (the scenario ``member:`` event)."""
+        """Make a member refuse, hang, error (``status=``), be slow (``factor=``), flap
+        (``period=``, ``duty=``, ``fault=``), fail partially (``fraction=``, ``fault=``) or
+        heal: the scenario ``member:`` event with these parameters (``port=`` too)."""
         if self.world.cp.get("member", member_key) is None:
             raise TwinError(f"member {member_key} not found")
         if behaviour not in BEHAVIOURS:
