@@ -78,3 +78,112 @@ def test_allowed_cidrs_are_not_in_haproxy_cfg_and_are_validated(tmp_path: Path) 
     assert "CIDR 2001:db8::/64 IP version incompatible with all VIPs" in out
     base["loadbalancer"]["listeners"][0]["allowed_cidrs"] = ["10.0.0.0/8", "10.0.0.0/8"]
     assert load_scenario(_write(tmp_path, base)).loadbalancer.listeners[0].allowed_cidrs == ["10.0.0.0/8"]
+
+
+# --------------------------------------------------------------------------------------
+# unset
+# --------------------------------------------------------------------------------------
+
+
+def test_unset_weight_restores_octavias_default_not_the_old_value() -> None:
+    path = FEATURES / "unset-weight.yaml"
+    res = run_scenario(load_scenario(path), base_dir=path.parent, log_requests=True)
+    log = res.requests
+
+    def share(t0: float, t1: float) -> float:
+        window = log[(log["time"] >= t0) & (log["time"] < t1)]
+        return float((window["member"] == "web-1").mean())
+
+    assert abs(share(0, 20) - 0.75) < 0.05  # weight 3 of 4
+    assert share(25, 60) == 0.0  # drained
+    assert abs(share(65, 100) - 0.5) < 0.05  # the default weight 1, not the old 3
+    assert res.passed
+
+
+def test_unset_in_the_control_plane() -> None:
+    from lbsim.octavia.controlplane import ControlPlane
+    from lbsim.octavia.objects import ObjSpec
+
+    cp = ControlPlane()
+    cp.load_active(
+        [
+            ObjSpec("loadbalancer", "lb"),
+            ObjSpec(
+                "listener",
+                "l",
+                {
+                    "protocol": "HTTP",
+                    "protocol_port": 80,
+                    "default_pool": "p",
+                    "connection_limit": 10,
+                    "timeout_client_data": 9,
+                },
+            ),
+            ObjSpec("pool", "p", {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}),
+            ObjSpec("healthmonitor", "hm", {"pool": "p", "type": "HTTP", "url_path": "/h", "max_retries_down": 5}),
+            ObjSpec(
+                "member",
+                "m",
+                {"pool": "p", "address": "10.0.0.1", "protocol_port": 80, "weight": 7, "monitor_port": 9000},
+            ),
+        ]
+    )
+
+    def update(kind: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = cp.request("update", kind, name, body)
+        assert resp.ok and resp.job is not None, resp.message
+        cp.complete(resp.job, True)
+        obj = cp.get(kind, name)
+        assert obj is not None
+        return obj.attrs
+
+    a = update("listener", "l", {"connection_limit": None, "timeout_client_data": None})
+    assert a["connection_limit"] == -1 and a["timeout_client_data"] == 50000
+    a = update("member", "m", {"weight": None, "monitor_port": None})
+    assert a["weight"] == 1 and a["monitor_port"] is None
+    a = update("healthmonitor", "hm", {"url_path": None, "max_retries_down": None})
+    assert a["url_path"] == "/" and a["max_retries_down"] == 3
+
+
+# --------------------------------------------------------------------------------------
+# quotas
+# --------------------------------------------------------------------------------------
+
+
+def test_member_quota_stops_an_autoscaler_with_octavias_403() -> None:
+    path = FEATURES / "quota-autoscaler.yaml"
+    res = run_scenario(load_scenario(path), base_dir=path.parent)
+    calls = res.api_calls
+    refused = calls[calls["code"] == 403]
+    assert len(refused) > 0
+    assert set(refused["message"]) == {"Quota has been met for resources: Member"}
+    assert set(refused["object_type"]) == {"member"}
+    scaling = res.summary["autoscaling"]["web"]
+    assert scaling["peak_members"] == 5 == scaling["final_members"]  # the scaler allows 14
+    assert res.scaling is not None and (res.scaling["code"].astype(str).str.startswith("403")).any()
+
+
+def test_quota_checks_in_the_control_plane() -> None:
+    from lbsim.octavia.controlplane import ControlPlane
+    from lbsim.octavia.objects import ObjSpec
+
+    cp = ControlPlane()
+    cp.quotas = {"pool": 1, "l7policy": 0, "loadbalancer": 1}
+    tree = [ObjSpec("loadbalancer", "lb"), ObjSpec("pool", "a", {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"})]
+    two = [*tree, ObjSpec("pool", "b", {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"})]
+    r = cp.create_loadbalancer_tree(two)  # the graph create counts every pool it makes
+    assert (r.code, r.message) == (403, "Quota has been met for resources: Pool")
+    r = cp.create_loadbalancer_tree(tree)
+    assert r.code == 201 and r.job is not None
+    cp.complete(r.job, True)
+    r = cp.request("create", "pool", "c", {"loadbalancer": "lb", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"})
+    assert (r.code, r.message) == (403, "Quota has been met for resources: Pool")
+    r = cp.request("create", "loadbalancer", "lb2", {})
+    assert (r.code, r.message) == (403, "Quota has been met for resources: Load Balancer")
+    # a delete frees the quota when its flow has ended
+    r = cp.request("delete", "pool", "a")
+    assert r.job is not None
+    assert cp.request("create", "pool", "c", {"loadbalancer": "lb", "protocol": "HTTP"}).code == 403
+    cp.complete(r.job, True)
+    r = cp.request("create", "pool", "c", {"loadbalancer": "lb", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"})
+    assert r.code == 201

@@ -98,6 +98,8 @@ from lbsim.octavia.objects import (
     _unsupported_algorithm,
     _validation,
 )
+from lbsim.octavia.quotas import check_quota
+from lbsim.scenario.unset import restore_defaults
 
 # --------------------------------------------------------------------------
 # The engine
@@ -111,6 +113,8 @@ class ControlPlane:
         self._objs: dict[tuple[str, str], Obj] = {}
         self._jobs: dict[int, Job] = {}
         self._job_ids = itertools.count(1)
+        #: the project's quotas (object type -> limit, lbsim.scenario.quotas); none by default
+        self.quotas: dict[str, int] = {}
 
     # ---------------------------------------------------------------- lookups
 
@@ -204,6 +208,7 @@ class ControlPlane:
         spec_list = list(specs)
         try:
             ordered = self._check_tree(spec_list)
+            check_quota(self, self.quotas, [s.type for s in ordered])
         except _ApiError as err:
             return ApiResponse(err.code, err.message)
         lb_spec = ordered[0]
@@ -304,6 +309,11 @@ class ControlPlane:
         ValueError (programming errors, not API answers)."""
         if op not in OPERATIONS:
             raise ValueError(f"unknown operation {op!r}")
+        if op == CREATE and self.quotas:  # 403 before Octavia's state checks
+            try:
+                check_quota(self, self.quotas, [object_type])
+            except _ApiError as err:
+                return ApiResponse(err.code, err.message)
         if object_type in l7ops.L7_TYPES:  # L7 policies and rules: lbsim.octavia.l7
             try:
                 return l7ops.request(self, op, object_type, name, dict(body or {}))
@@ -434,6 +444,7 @@ class ControlPlane:
             raise _not_found(object_type, name)
         if op == UPDATE:
             self._check_updatable(object_type, body)
+            body = restore_defaults(object_type, body, obj.attrs)  # unset: null → Octavia's default
         lb = self._lb_row(self.loadbalancer_of(obj))
         target = PENDING_UPDATE if op == UPDATE else PENDING_DELETE
         out: list[Change] = []

@@ -118,6 +118,7 @@ from lbsim.scenario.cloud import TrafficEvent as TrafficEvent
 from lbsim.scenario.l7 import L7Policy as L7Policy
 from lbsim.scenario.l7 import L7Rule as L7Rule
 from lbsim.scenario.l7 import RequestKind as RequestKind
+from lbsim.scenario.quotas import Quotas as Quotas
 
 # --------------------------------------------------------------------------------------
 # Octavia objects (§4)
@@ -329,6 +330,7 @@ class OctaviaSettings(_Strict):
     failover_threshold: Annotated[int, Field(ge=1)] | None = None
     vrrp_advert_int: PosFloat = 1.0
     workers: Workers = Field(default_factory=Workers)
+    quotas: Quotas = Field(default_factory=Quotas, description="per-project quotas (-1: unlimited)")
 
 
 # --------------------------------------------------------------------------------------

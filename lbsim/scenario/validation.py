@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from lbsim.scenario import model as m
 from lbsim.scenario.access import check_allowed_cidrs
 from lbsim.scenario.l7 import check_l7, check_mixes
+from lbsim.scenario.unset import restore_defaults
 
 PathT = tuple[str | int, ...]
 Found = tuple[PathT, str]
@@ -422,6 +423,7 @@ def _check_api(ev: m.ApiEvent, here: PathT, known: dict[str, set[str]], sc: m.Sc
         if kind in _MODEL and good:
             current = _current(sc, kind, name)
             if current is not None:
+                good = restore_defaults(kind, good, current)  # unset: a null takes Octavia's default back
                 yield from _validate_body(_MODEL[kind], {**current, **good}, (*here, "set"))
     elif ev.set:
         yield (*here, "set"), f"'set' is only used with create and update, not {ev.api}"

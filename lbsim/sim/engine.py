@@ -161,6 +161,7 @@ class Simulation:
         if flavor is not None:
             self.dp.set_flavor(flavor.vcpus, flavor.requests_per_second_per_vcpu, flavor.max_connections)
         self.dp.l7 = L7Context(scenario, self.seed)
+        self.cp.quotas = scenario.octavia.quotas.limits()
         self.lb_name = self.lb.name
         self.topology = self.lb.topology
         self.serving: dict[str, m.Member] = {mem.name: mem for p in self.lb.pools for mem in p.members}
