@@ -218,3 +218,12 @@ def test_result_folders_get_normal_permissions(
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "res").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "res" / "summary.json").stat().st_mode) == 0o644
+
+
+def test_python_api_load_verifies_the_manifest(folder: Path) -> None:
+    from lbsim.results.folder import RunResult
+
+    assert RunResult.load(folder).summary["duration"] == 200
+    (folder / "members.csv").write_text("name\n")
+    with pytest.raises(ResultFolderError, match=r"members\.csv"):
+        RunResult.load(folder)

@@ -257,7 +257,7 @@ def _print_summary(s: dict[str, Any], out: Path, wall: float, api: Any = None) -
 def _print_expectations(df: Any) -> None:
     console = out_console()
     t = Table(title="expectations", show_lines=False)
-    for col in ("time", "object_type", "name", "field", "expected", "found", "result"):
+    for col in ("time (s)", "object_type", "name", "field", "expected", "found", "result"):
         t.add_column(col)
     for r in df.itertuples(index=False):
         style = "green" if r.result == "pass" else "bold red"

@@ -133,7 +133,7 @@ class RunResult:
         _write_json(tmp / "summary.json", self.summary)
         self.members.to_csv(tmp / "members.csv", index=False, lineterminator="\n")
         self.transitions.to_csv(tmp / "transitions.csv", index=False, lineterminator="\n")
-        self.expectations.to_csv(tmp / "expectations.csv", index=False, lineterminator="\n")
+        self.expectations.to_csv(tmp / "expectations.csv", index=_named_index(self.expectations), lineterminator="\n")
         _write_json(tmp / "status.json", self.status)
         self.incidents.to_csv(tmp / "incidents.csv", index=False, lineterminator="\n")
         self.timeseries.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
@@ -157,14 +157,16 @@ class RunResult:
 
     @classmethod
     def load(cls, folder: Path) -> RunResult:
-        """Read a result folder written by :meth:`save`."""
+        """Read a result folder written by :meth:`save`; a folder whose files do not match
+        its manifest raises :class:`ResultFolderError` naming the file."""
         folder = Path(folder)
+        verify(folder)
         req = folder / "requests.parquet"
         return cls(
             summary=json.loads((folder / "summary.json").read_text()),
             members=pd.read_csv(folder / "members.csv"),
             transitions=pd.read_csv(folder / "transitions.csv", keep_default_na=False),
-            expectations=pd.read_csv(folder / "expectations.csv", keep_default_na=False),
+            expectations=_expectations_csv(folder / "expectations.csv"),
             status=json.loads((folder / "status.json").read_text()),
             incidents=pd.read_csv(folder / "incidents.csv"),
             timeseries=pd.read_csv(folder / "timeseries.csv"),
@@ -176,6 +178,17 @@ class RunResult:
             pool_size=_optional_csv(folder / "pool_size.csv"),
             l7=_optional_csv(folder / "l7.csv", keep_default_na=False),
         )
+
+
+def _named_index(df: pd.DataFrame) -> bool:
+    """Whether a table's index is a column of its CSV (expectations: ``index``)."""
+    return df.index.name is not None
+
+
+def _expectations_csv(path: Path) -> pd.DataFrame:
+    """``expectations.csv`` as :func:`lbsim.results.expectations.frame` builds it."""
+    df = pd.read_csv(path, keep_default_na=False)
+    return df.set_index("index") if "index" in df.columns else df
 
 
 def _optional_csv(path: Path, **kw: Any) -> pd.DataFrame | None:
