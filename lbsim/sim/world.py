@@ -574,12 +574,7 @@ def merge_dataplanes(
     for dp, off in zip(dps, offsets, strict=True):
         k = len(dp.servers)
         src = dp.latency
-        rec.hist[off : off + k] += src.hist[:k]
-        rec.hist[-1] += src.hist[src.n_members]
-        rec.sums[off : off + k] += src.sums[:k]
-        rec.sums[-1] += src.sums[src.n_members]
-        rec.counts[off : off + k] += src.counts[:k]
-        rec.counts[-1] += src.counts[src.n_members]
+        rec.merge(src, off)  # histograms, sums and counts
         m_len = min(len(rec.ok_per_second), len(src.ok_per_second))
         rec.ok_per_second[:m_len] += src.ok_per_second[:m_len]
         rec.lat_per_second[:m_len] += src.lat_per_second[:m_len]
