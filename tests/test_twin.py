@@ -457,6 +457,12 @@ events:
     )
     with pytest.raises(ScenarioError, match="overlaps subnet 's1'"):
         parse_scenario(net, "net.yaml")
+    vip = text.replace("  - name: b\n", "  - name: b\n    vip_subnet: public-subnet\n    vip_address: 10.0.0.9\n")
+    with pytest.raises(ScenarioError, match=r"10\.0\.0\.9 is not an address of subnet 'public-subnet'"):
+        parse_scenario(vip, "vip.yaml")
+    t = Twin(parse_scenario(vip.replace("10.0.0.9", "203.0.113.9"), "vip.yaml"))
+    vips = {r.name: (r.attrs["vip_address"], r.attrs["vip_subnet_id"]) for r in t.records("loadbalancer")}
+    assert vips == {"a": ("10.0.0.2", "private-subnet"), "b": ("203.0.113.9", "public-subnet")}
 
 
 def test_a_deleted_load_balancer_key_can_be_created_again() -> None:

@@ -298,6 +298,9 @@ class LoadBalancer(_Strict):
     topology: Literal["SINGLE", "ACTIVE_STANDBY"] = "SINGLE"
     flavor: Flavor | None = None
     vip_address: str | None = None
+    vip_subnet: Name | None = Field(
+        default=None, description="lbsim: the subnet of network: the VIP is on (default: the first one)"
+    )
     listeners: list[Listener] = Field(default_factory=list)
     pools: list[Pool] = Field(default_factory=list)
 

@@ -146,6 +146,7 @@ def _check(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
     for lp, lb in trees:
         yield from _check_tree(lb, lp, base_dir)
     yield from _check_network(sc)
+    yield from _check_vips(sc, trees)
     yield from _check_events(sc, base_dir)
     yield from check_mixes(sc.traffic)
 
@@ -189,6 +190,29 @@ def _check_network(sc: m.Scenario) -> Iterator[Found]:
                         ("network", "networks", i, "subnets", j, "gateway_ip"),
                         f"gateway {s.gateway_ip} is not an address of {s.cidr}",
                     )
+
+
+def _check_vips(sc: m.Scenario, trees: list[tuple[PathT, m.LoadBalancer]]) -> Iterator[Found]:
+    """A VIP is on a subnet of the cloud, and its fixed address inside that subnet."""
+    import ipaddress
+
+    subnets = {s.name: s for n in sc.network.networks for s in n.subnets}
+    for lp, lb in trees:
+        if lb.name == m.NO_LOADBALANCER:
+            continue
+        if lb.vip_subnet is not None and lb.vip_subnet not in subnets:
+            yield (*lp, "vip_subnet"), _unknown("subnet", lb.vip_subnet, subnets)
+            continue
+        subnet = subnets.get(lb.vip_subnet) if lb.vip_subnet is not None else None
+        if lb.vip_address is None or subnet is None:  # (no subnet named: any address, as before)
+            continue
+        try:
+            inside = ipaddress.ip_address(lb.vip_address) in ipaddress.ip_network(subnet.cidr, strict=False)
+        except ValueError:
+            yield (*lp, "vip_address"), f"expected an IPv4 or IPv6 address, got {lb.vip_address!r}"
+            continue
+        if not inside:
+            yield (*lp, "vip_address"), f"{lb.vip_address} is not an address of subnet '{subnet.name}' ({subnet.cidr})"
 
 
 def _check_tree(lb: m.LoadBalancer, lpath: PathT, base_dir: Path | None) -> Iterator[Found]:

@@ -219,11 +219,17 @@ class Twin:
         for obj in self.world.cp.objects():
             meta = self._new_meta(obj.type, obj.name, names.get((obj.type, obj.name), ""), DEFAULT_PROJECT)
             meta.fields = {k: v for k, v in obj.attrs.items() if k not in ("loadbalancer", "pool", "listener")}
+        for lb in self.scenario.all_loadbalancers:  # addresses taken: fixed VIPs, members
+            for subnet in (self._subnet(lb.vip_subnet), self._subnet(None)):
+                self._ips.setdefault(subnet.name, set()).update(
+                    [lb.vip_address or "", *(mem.address for p in lb.pools for mem in p.members)]
+                )
         for lb in self.scenario.all_loadbalancers:
             if lb.name in self._meta_keys("loadbalancer"):
-                self._meta[("loadbalancer", lb.name)].fields.setdefault(
-                    "vip_address", lb.vip_address or self._allocate(self._subnet(None))
-                )
+                subnet = self._subnet(lb.vip_subnet)
+                fields = self._meta[("loadbalancer", lb.name)].fields
+                fields.setdefault("vip_address", lb.vip_address or self._allocate(subnet))
+                fields.setdefault("vip_subnet_id", subnet.name)
         self._sync()
 
     # ------------------------------------------------------------------ clock
