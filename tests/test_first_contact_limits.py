@@ -159,3 +159,20 @@ def test_long_runs_are_announced(scenario_dict: dict[str, Any]) -> None:
         Console(file=buf), parse_scenario(yaml.safe_dump({**scenario_dict, "duration": 5})), Path("."), False
     )
     assert buf.getvalue() == ""
+
+
+def test_estimate_counts_every_load_balancer(scenario_dict: dict[str, Any]) -> None:
+    one = estimate(parse_scenario(yaml.safe_dump(scenario_dict)))
+    lb = scenario_dict.pop("loadbalancer")
+    text = yaml.safe_dump(lb)
+    for old, new in (("lb1", "lb2"), ("name: http", "name: http2"), ("web", "www"), ("10.0.0.1", "10.0.1.1")):
+        text = text.replace(old, new)
+    second = yaml.safe_load(text)
+    scenario_dict["traffic"] = scenario_dict["traffic"][:1]
+    scenario_dict["loadbalancers"] = [lb, second]
+    scenario_dict["expect"] = []
+    scenario_dict["events"] = []
+    two = estimate(parse_scenario(yaml.safe_dump(scenario_dict)))
+    hb = ("octavia", "heartbeat_interval")
+    assert two.terms[hb][0] == pytest.approx(2 * one.terms[hb][0])
+    assert ("loadbalancers", 1, "pools", 0, "healthmonitor", "delay") in two.terms

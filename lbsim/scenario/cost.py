@@ -89,21 +89,29 @@ class Estimate:
         return path, self.terms[path][2]
 
 
+def _trees(sc: m.Scenario) -> list[tuple[PathT, m.LoadBalancer]]:
+    """Every load-balancer tree at the start, with its field path."""
+    if sc.loadbalancers is not None:
+        return [(("loadbalancers", k), lb) for k, lb in enumerate(sc.loadbalancers)]
+    return [(("loadbalancer",), sc.loadbalancer)]
+
+
 def _capacity(sc: m.Scenario, base_dir: Path | None) -> float:
     """Requests per second the initial members can serve (inf when service is instant)."""
     cap = 0.0
-    for p in sc.loadbalancer.pools:
-        for mem in p.members:
-            mean = dist_mean(mem.service_time, base_dir)
-            if mean is None or mean <= 0:
-                return math.inf
-            cap += mem.concurrency / mean
-        if p.autoscaling is not None:
-            tpl = p.autoscaling.member_template
-            mean = dist_mean(tpl.service_time, base_dir)
-            if mean is None or mean <= 0:
-                return math.inf
-            cap += tpl.concurrency / mean * max(0, p.autoscaling.max_members - len(p.members))
+    for _, lb in _trees(sc):
+        for p in lb.pools:
+            for mem in p.members:
+                mean = dist_mean(mem.service_time, base_dir)
+                if mean is None or mean <= 0:
+                    return math.inf
+                cap += mem.concurrency / mean
+            if p.autoscaling is not None:
+                tpl = p.autoscaling.member_template
+                mean = dist_mean(tpl.service_time, base_dir)
+                if mean is None or mean <= 0:
+                    return math.inf
+                cap += tpl.concurrency / mean * max(0, p.autoscaling.max_members - len(p.members))
     return cap
 
 
@@ -129,30 +137,29 @@ def estimate(sc: m.Scenario, base_dir: Path | None = None, log_requests: bool = 
     """The cost of running ``sc`` (see the module docstring for what is counted)."""
     est = Estimate()
     d = float(sc.duration)
-    lb = sc.loadbalancer
     est.add(("duration",), d / 1000.0, d * BYTES_PER_SECOND, "per-second tables")
-    amphorae = 2 if lb.topology == "ACTIVE_STANDBY" else 1
-    listeners = max(1, len(lb.listeners))
     oc = sc.octavia
-    beats = amphorae * d / oc.heartbeat_interval
-    est.add(
-        ("octavia", "heartbeat_interval"),
-        beats * (1 + listeners),
-        beats * listeners * BYTES_PER_ROW,
-        "heartbeats and their statistics rows",
-    )
+    for prefix, lb in _trees(sc):
+        amphorae = 2 if lb.topology == "ACTIVE_STANDBY" else 1
+        listeners = max(1, len(lb.listeners))
+        beats = amphorae * d / oc.heartbeat_interval
+        est.add(
+            ("octavia", "heartbeat_interval"),
+            beats * (1 + listeners),
+            beats * listeners * BYTES_PER_ROW,
+            "heartbeats and their statistics rows",
+        )
+        if lb.topology == "ACTIVE_STANDBY":
+            est.add(("octavia", "vrrp_advert_int"), 2 * d / oc.vrrp_advert_int, 0.0, "VRRP adverts")
+        for i, p in enumerate(lb.pools):
+            hm = p.healthmonitor
+            if hm is not None and hm.delay > 0:
+                n = len(p.members) + (p.autoscaling.max_members if p.autoscaling is not None else 0)
+                est.add((*prefix, "pools", i, "healthmonitor", "delay"), n * d / hm.delay, 0.0, "health checks")
+            if p.autoscaling is not None:
+                evals = d / p.autoscaling.evaluation_interval
+                est.add((*prefix, "pools", i, "autoscaling", "evaluation_interval"), evals, 0.0, "evaluations")
     est.add(("octavia", "health_check_interval"), d / oc.health_check_interval, 0.0, "stale-amphora scans")
-    if lb.topology == "ACTIVE_STANDBY":
-        est.add(("octavia", "vrrp_advert_int"), 2 * d / oc.vrrp_advert_int, 0.0, "VRRP adverts")
-    for i, p in enumerate(lb.pools):
-        hm = p.healthmonitor
-        if hm is not None and hm.delay > 0:
-            n = len(p.members) + (p.autoscaling.max_members if p.autoscaling is not None else 0)
-            checks = n * d / hm.delay
-            est.add(("loadbalancer", "pools", i, "healthmonitor", "delay"), checks, 0.0, "health checks")
-        if p.autoscaling is not None:
-            evals = d / p.autoscaling.evaluation_interval
-            est.add(("loadbalancer", "pools", i, "autoscaling", "evaluation_interval"), evals, 0.0, "evaluations")
     capacity = _capacity(sc, base_dir)
     arrivals_total = 0.0
     for i, tr in enumerate(sc.traffic):
@@ -169,7 +176,7 @@ def estimate(sc: m.Scenario, base_dir: Path | None = None, log_requests: bool = 
             waiting * BYTES_PER_ROW,
             "requests waiting beyond what the members can serve",
         )
-    members_by_pool = {p.name: len(p.members) for p in lb.pools}
+    members_by_pool = {p.name: len(p.members) for _, lb in _trees(sc) for p in lb.pools}
     for i, fl in enumerate(sc.failures):
         n = len(fl.members) if fl.members is not None else members_by_pool.get(str(fl.pool), 1)
         up, down = dist_mean(fl.mttf, base_dir), dist_mean(fl.mttr, base_dir)
