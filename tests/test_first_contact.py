@@ -254,3 +254,17 @@ def test_an_unwritable_output_path_is_exit_2(tmp_path: Path, capsys: pytest.Capt
     f.write_text((Path(__file__).resolve().parents[1] / "scenarios/default.yaml").read_text())
     code, _, err = _cli(capsys, "haproxy-config", str(f), "--output", str(blocker / "x.cfg"))
     assert code == 2 and "x.cfg" in err
+
+
+def test_source_ip_port_in_any_tree_of_loadbalancers(scenario_dict: dict[str, Any]) -> None:
+    lb = scenario_dict.pop("loadbalancer")
+    text = yaml.safe_dump(lb)
+    for old, new in (("lb1", "lb2"), ("name: http", "name: http2"), ("web", "www"), ("10.0.0.1", "10.0.1.1")):
+        text = text.replace(old, new)
+    second = yaml.safe_load(text)
+    second["pools"][0]["lb_algorithm"] = "SOURCE_IP_PORT"
+    second["listeners"][0]["protocol_port"] = 81
+    scenario_dict.update(loadbalancers=[lb, second], events=[], expect=[])
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(yaml.safe_dump(scenario_dict))
+    assert [p.path for p in info.value.problems] == ["loadbalancers[1].pools[0].lb_algorithm"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from lbsim.scenario import model as m
 from lbsim.scenario.errors import format_path
-from lbsim.scenario.sanity import UNSEEN_FAULTS, scenario_warnings
+from lbsim.scenario.sanity import UNSEEN_FAULTS, scenario_warnings, trees
 from lbsim.sim.engine import RawRun
 
 
@@ -23,7 +23,9 @@ def run_warnings(raw: RawRun) -> list[str]:
 
 
 def _monitor_types(sc: m.Scenario) -> dict[str, str]:
-    return {mem.name: p.healthmonitor.type for p in sc.loadbalancer.pools if p.healthmonitor for mem in p.members}
+    return {
+        mem.name: p.healthmonitor.type for _, lb in trees(sc) for p in lb.pools if p.healthmonitor for mem in p.members
+    }
 
 
 def _unseen_hangs(raw: RawRun) -> list[str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lbsim.scenario import model as m
-from lbsim.scenario.sanity import dist_mean
+from lbsim.scenario.sanity import dist_mean, trees
 
 PathT = tuple[str | int, ...]
 
@@ -89,17 +89,10 @@ class Estimate:
         return path, self.terms[path][2]
 
 
-def _trees(sc: m.Scenario) -> list[tuple[PathT, m.LoadBalancer]]:
-    """Every load-balancer tree at the start, with its field path."""
-    if sc.loadbalancers is not None:
-        return [(("loadbalancers", k), lb) for k, lb in enumerate(sc.loadbalancers)]
-    return [(("loadbalancer",), sc.loadbalancer)]
-
-
 def _capacity(sc: m.Scenario, base_dir: Path | None) -> float:
     """Requests per second the initial members can serve (inf when service is instant)."""
     cap = 0.0
-    for _, lb in _trees(sc):
+    for _, lb in trees(sc):
         for p in lb.pools:
             for mem in p.members:
                 mean = dist_mean(mem.service_time, base_dir)
@@ -139,7 +132,7 @@ def estimate(sc: m.Scenario, base_dir: Path | None = None, log_requests: bool = 
     d = float(sc.duration)
     est.add(("duration",), d / 1000.0, d * BYTES_PER_SECOND, "per-second tables")
     oc = sc.octavia
-    for prefix, lb in _trees(sc):
+    for prefix, lb in trees(sc):
         amphorae = 2 if lb.topology == "ACTIVE_STANDBY" else 1
         listeners = max(1, len(lb.listeners))
         beats = amphorae * d / oc.heartbeat_interval
@@ -176,7 +169,7 @@ def estimate(sc: m.Scenario, base_dir: Path | None = None, log_requests: bool = 
             waiting * BYTES_PER_ROW,
             "requests waiting beyond what the members can serve",
         )
-    members_by_pool = {p.name: len(p.members) for _, lb in _trees(sc) for p in lb.pools}
+    members_by_pool = {p.name: len(p.members) for _, lb in trees(sc) for p in lb.pools}
     for i, fl in enumerate(sc.failures):
         n = len(fl.members) if fl.members is not None else members_by_pool.get(str(fl.pool), 1)
         up, down = dist_mean(fl.mttf, base_dir), dist_mean(fl.mttr, base_dir)

@@ -111,13 +111,32 @@ def check_values(sc: m.Scenario, base_dir: Path | None = None) -> list[Found]:
     return list(_values(sc, base_dir))
 
 
-def _values(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
-    lb = sc.loadbalancer
-    if sc.start != "provision":  # the tree exists at t=0 (running, fresh)
+def trees(sc: m.Scenario) -> list[tuple[PathT, m.LoadBalancer]]:
+    """Every load-balancer tree at the start, with its field path (``loadbalancers[k]`` or
+    ``loadbalancer``)."""
+    if sc.loadbalancers is not None:
+        return [(("loadbalancers", k), lb) for k, lb in enumerate(sc.loadbalancers)]
+    return [(("loadbalancer",), sc.loadbalancer)]
+
+
+def _pools(sc: m.Scenario) -> Iterator[tuple[PathT, m.Pool]]:
+    for prefix, lb in trees(sc):
         for i, p in enumerate(lb.pools):
+            yield (*prefix, "pools", i), p
+
+
+def _listeners(sc: m.Scenario) -> Iterator[tuple[PathT, m.Listener]]:
+    for prefix, lb in trees(sc):
+        for i, li in enumerate(lb.listeners):
+            yield (*prefix, "listeners", i), li
+
+
+def _values(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
+    if sc.start != "provision":  # the tree exists at t=0 (running, fresh)
+        for here, p in _pools(sc):
             if p.lb_algorithm == "SOURCE_IP_PORT":
                 yield (
-                    ("loadbalancer", "pools", i, "lb_algorithm"),
+                    (*here, "lb_algorithm"),
                     "Octavia's amphora provider refuses SOURCE_IP_PORT (HTTP 501 'Provider does not "
                     "support a requested option'), so this pool cannot exist; use SOURCE_IP, "
                     "ROUND_ROBIN or LEAST_CONNECTIONS (or start: provision to see the 501)",
@@ -194,11 +213,11 @@ def scenario_warnings(sc: m.Scenario) -> list[Found]:
 
 def _monitor_of_member(sc: m.Scenario) -> dict[str, tuple[int, m.HealthMonitor | None]]:
     """Each initial member's pool index and the pool's health monitor."""
-    return {mem.name: (i, p.healthmonitor) for i, p in enumerate(sc.loadbalancer.pools) for mem in p.members}
+    return {mem.name: (i, p.healthmonitor) for i, (_, p) in enumerate(_pools(sc)) for mem in p.members}
 
 
 def _warnings(sc: m.Scenario) -> Iterator[Found]:
-    lb = sc.loadbalancer
+    all_pools = [p for _, p in _pools(sc)]
     monitor_of = _monitor_of_member(sc)
     for i, ev in enumerate(sc.events):
         if not isinstance(ev, m.MemberEvent) or ev.port == "monitor":
@@ -214,7 +233,7 @@ def _warnings(sc: m.Scenario) -> Iterator[Found]:
                 "an HTTP monitor detects hangs and errors",
             )
     for i, fl in enumerate(sc.failures):
-        pools = [p for p in lb.pools if p.name == fl.pool or any(mem.name in (fl.members or []) for mem in p.members)]
+        pools = [p for p in all_pools if p.name == fl.pool or any(mem.name in (fl.members or []) for mem in p.members)]
         blind = sorted(
             {
                 p.healthmonitor.type
@@ -237,17 +256,17 @@ def _warnings(sc: m.Scenario) -> Iterator[Found]:
         for ev in sc.events
         if isinstance(ev, m.ApiEvent) and ev.target[0] == "listener" and ev.set.get("default_pool")
     }
-    for i, li in enumerate(lb.listeners):
+    for here, li in _listeners(sc):
         if li.default_pool is None and li.name not in given_pool:
             yield (
-                ("loadbalancer", "listeners", i, "default_pool"),
+                (*here, "default_pool"),
                 f"listener '{li.name}' has no default pool: HAProxy answers every request to it with 503",
             )
-    for i, p in enumerate(lb.pools):
+    for here, p in _pools(sc):
         hm = p.healthmonitor
         if hm is not None and hm.timeout > hm.delay:
             yield (
-                ("loadbalancer", "pools", i, "healthmonitor", "timeout"),
+                (*here, "healthmonitor", "timeout"),
                 f"timeout {hm.timeout} s is longer than delay {hm.delay} s: Octavia accepts it, but a check "
                 "can then take longer than the interval between checks",
             )
@@ -255,11 +274,11 @@ def _warnings(sc: m.Scenario) -> Iterator[Found]:
             for j, mem in enumerate(p.members):
                 if mem.weight == 0:
                     yield (
-                        ("loadbalancer", "pools", i, "members", j, "weight"),
+                        (*here, "members", j, "weight"),
                         f"member '{mem.name}' has weight 0 and its pool has no monitor: it gets no new "
                         "requests, and the API shows NO_MONITOR whatever it does",
                     )
-    disabled = {li.name: i for i, li in enumerate(lb.listeners) if not li.admin_state_up}
+    disabled = {li.name for _, li in _listeners(sc) if not li.admin_state_up}
     for i, tr in enumerate(sc.traffic):
         if tr.listener in disabled:
             yield (
@@ -273,9 +292,9 @@ def _warnings(sc: m.Scenario) -> Iterator[Found]:
                 "Octavia's amphora provider refuses SOURCE_IP_PORT: this call will be answered 501",
             )
     if sc.start == "provision":
-        for i, p in enumerate(lb.pools):
+        for here, p in _pools(sc):
             if p.lb_algorithm == "SOURCE_IP_PORT":
                 yield (
-                    ("loadbalancer", "pools", i, "lb_algorithm"),
+                    (*here, "lb_algorithm"),
                     "Octavia's amphora provider refuses SOURCE_IP_PORT: creating this pool will be answered 501",
                 )
