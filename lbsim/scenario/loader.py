@@ -93,9 +93,27 @@ def _compose_lines(text: str) -> tuple[dict[PathT, int], list[tuple[PathT, int, 
     vanish without a word) and an alias that contains itself (a structure with no end).
     A node shared through an alias is walked once, so aliases cannot blow up the walk.
     """
+    return _walk_lines(yaml.compose(text, Loader=_LineLoader))
+
+
+def _load_with_lines(text: str) -> tuple[dict[PathT, int], list[tuple[PathT, int, str]], Any]:
+    """:func:`_compose_lines` and the document's data from one parse (composing twice
+    costs a second or more for a 10,000-member scenario); no data when there are
+    structural problems."""
+    loader = _LineLoader(text)
+    try:
+        root = loader.get_single_node()
+        lines, problems = _walk_lines(root)
+        data = loader.construct_document(root) if root is not None and not problems else None
+    finally:
+        loader.dispose()
+    return lines, problems, data
+
+
+def _walk_lines(root: yaml.Node | None) -> tuple[dict[PathT, int], list[tuple[PathT, int, str]]]:
+    """The lines and structural problems of a composed document (see :func:`_compose_lines`)."""
     lines: dict[PathT, int] = {}
     problems: list[tuple[PathT, int, str]] = []
-    root = yaml.compose(text, Loader=_LineLoader)
     walked: set[int] = set()
     open_nodes: set[int] = set()
 
@@ -158,10 +176,9 @@ def parse_scenario(text: str, file: str = "<scenario>", base_dir: Path | None = 
         limits = _limits(text)
         if limits:
             raise ScenarioError([Problem(file, line, format_path(path), msg) for path, line, msg in limits])
-        lines, structural = _compose_lines(text)
+        lines, structural, data = _load_with_lines(text)
         if structural:
             raise ScenarioError([Problem(file, line, format_path(path), msg) for path, line, msg in structural])
-        data = yaml.load(text, Loader=_SAFE)
     except yaml.YAMLError as first:
         exc = _python_error(text, first)
         mark = getattr(exc, "problem_mark", None)
@@ -199,13 +216,16 @@ def parse_scenario(text: str, file: str = "<scenario>", base_dir: Path | None = 
 def scenario_warnings(scenario: Scenario, text: str | None = None, file: str = "<scenario>") -> list[Problem]:
     """Warnings about a valid scenario (:func:`lbsim.scenario.sanity.scenario_warnings`),
     with line numbers when the scenario's ``text`` is given."""
+    found = sanity_warnings(scenario)
+    if not found:
+        return []  # no lines needed (composing a large file for them takes seconds)
     lines: dict[PathT, int] = {}
     if text:
         try:
             lines = _compose_lines(text)[0]
         except yaml.YAMLError:
             lines = {}
-    return [Problem(file, _line_for(lines, path), format_path(path), msg) for path, msg in sanity_warnings(scenario)]
+    return [Problem(file, _line_for(lines, path), format_path(path), msg) for path, msg in found]
 
 
 def load_scenario(path: str | Path) -> Scenario:
