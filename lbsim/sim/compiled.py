@@ -100,6 +100,8 @@ def scenario_coverage(sc: m.Scenario) -> str | None:
             return f"listener {src.listener} has no default pool"
         if getattr(li, "l7policies", None):
             return f"listener {src.listener} has L7 policies"
+        if getattr(li, "allowed_cidrs", None):
+            return f"listener {src.listener} has allowed_cidrs"
         pool = pools[li.default_pool]
         if getattr(pool, "autoscaling", None) is not None:
             return f"pool {pool.name} has an autoscaler"
@@ -141,6 +143,10 @@ def coverage(sim: Simulation) -> str | None:
             return f"listener {src.listener} has no frontend or no default pool"
         if getattr(fe, "router", None) is not None:
             return f"listener {src.listener} has L7 policies"
+        if getattr(fe, "allowed", None) is not None:
+            return f"listener {src.listener} has allowed_cidrs"
+        if getattr(fe, "tls", None) is not None:
+            return f"listener {src.listener} terminates TLS"
         be = fe.backend
         if be.algorithm not in ALGORITHM_CODES:
             return f"pool {be.name} balances with {be.algorithm}"
