@@ -104,7 +104,8 @@ class _Namer:
 def build_scenario(
     objects: Iterable[tuple[str, Mapping[str, Any]]], *, loadbalancer: str | None = None, duration: float = 600.0
 ) -> dict[str, Any]:
-    """A scenario document (a dict, ready for YAML) for one load balancer and its tree."""
+    """A scenario document (a dict, ready for YAML): one load balancer as ``loadbalancer:``,
+    several as ``loadbalancers:`` (``loadbalancer`` picks one by name or id)."""
     by_kind: dict[str, dict[str, Mapping[str, Any]]] = {k: {} for k in KINDS}
     for kind, obj in objects:
         if obj.get("id") is not None:
@@ -116,12 +117,24 @@ def build_scenario(
             raise ImportProblem(f"no load balancer named or with id {loadbalancer!r}")
     if not lbs:
         raise ImportProblem("no load balancer found in the input")
-    if len(lbs) > 1:
-        names = ", ".join(str(lb.get("name") or lb.get("id")) for lb in lbs)
-        raise ImportProblem(f"{len(lbs)} load balancers ({names}); choose one with --loadbalancer")
-    lb = lbs[0]
-    lb_id = str(lb["id"])
     name = _Namer()
+    trees = [_tree(lb, by_kind, name) for lb in lbs]
+    doc: dict[str, Any] = {
+        "version": 1,
+        "name": trees[0]["name"] if len(trees) == 1 else "imported",
+        "seed": 0,
+        "duration": float(duration),
+    }
+    if len(trees) == 1:
+        doc["loadbalancer"] = trees[0]
+    else:
+        doc["loadbalancers"] = trees
+    return doc
+
+
+def _tree(lb: Mapping[str, Any], by_kind: dict[str, dict[str, Mapping[str, Any]]], name: _Namer) -> dict[str, Any]:
+    """One load balancer's scenario tree (listeners, pools with monitor and members)."""
+    lb_id = str(lb["id"])
 
     def on_lb(obj: Mapping[str, Any], via: str = "loadbalancers") -> bool:
         return lb_id in _ids(obj.get(via)) or str(obj.get("loadbalancer_id", "")) == lb_id
@@ -211,13 +224,7 @@ def build_scenario(
         lb_doc["vip_address"] = lb["vip_address"]
     lb_doc["listeners"] = listener_docs
     lb_doc["pools"] = pool_docs
-    return {
-        "version": 1,
-        "name": lb_doc["name"],
-        "seed": 0,
-        "duration": float(duration),
-        "loadbalancer": lb_doc,
-    }
+    return lb_doc
 
 
 def from_endpoint(endpoint: str | None, cloud: str | None) -> list[tuple[str, dict[str, Any]]]:
