@@ -187,3 +187,93 @@ def test_quota_checks_in_the_control_plane() -> None:
     cp.complete(r.job, True)
     r = cp.request("create", "pool", "c", {"loadbalancer": "lb", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"})
     assert r.code == 201
+
+
+# --------------------------------------------------------------------------------------
+# TLS cost
+# --------------------------------------------------------------------------------------
+
+
+def _tls_scenario(protocol: str, rate: float, reuse: float, full: float, resumed: float, pool_tls: bool = False) -> Any:
+    from lbsim.scenario import model as m
+
+    listener: dict[str, Any] = {"name": "l", "protocol": protocol, "protocol_port": 443, "default_pool": "p"}
+    if protocol == "TERMINATED_HTTPS":
+        listener["default_tls_container_ref"] = "https://barbican.example/v1/containers/c"
+    return m.Scenario.model_validate(
+        {
+            "name": "tls",
+            "seed": 4,
+            "duration": 400,
+            "warmup": 20,
+            "loadbalancer": {
+                "name": "lb",
+                "flavor": {
+                    "vcpus": 1,
+                    "requests_per_second_per_vcpu": 1e6,
+                    "tls": {
+                        "full_handshake": full,
+                        "resumed_handshake": resumed,
+                        "per_byte": 0.0,
+                        "backend_handshake": 0.0005,
+                    },
+                },
+                "listeners": [listener],
+                "pools": [
+                    {
+                        "name": "p",
+                        "protocol": "HTTP",
+                        "lb_algorithm": "ROUND_ROBIN",
+                        "tls_enabled": pool_tls,
+                        "members": [
+                            {
+                                "name": "m1",
+                                "address": "10.0.0.1",
+                                "protocol_port": 80,
+                                "concurrency": 1000,
+                                "service_time": {"dist": "constant", "value": 0.001},
+                            }
+                        ],
+                    }
+                ],
+            },
+            "traffic": [{"listener": "l", "arrival": {"process": "poisson", "rate": rate}, "tls_session_reuse": reuse}],
+        }
+    )
+
+
+def _mean_latency_and_utilisation(sc: Any) -> tuple[float, float]:
+    from lbsim.results.folder import summarise
+    from lbsim.sim.engine import simulate
+
+    raw = simulate(sc)
+    res = summarise(raw)
+    return float(res.summary["latency"]["mean"]), raw.dp.cpu_time / sc.duration
+
+
+def test_tls_handshakes_queue_like_mg1() -> None:
+    """Full (2 ms) and resumed (0.5 ms) handshakes, half each, on one vCPU at 400/s: the
+    amphora CPU is an M/G/1 queue; mean latency = E[S] + Pollaczek-Khinchine wait +
+    the member's 1 ms, and utilisation = lambda E[S]."""
+    lam, base = 400.0, 1e-6
+    s1, s2 = 0.002 + base, 0.0005 + base
+    es, es2 = (s1 + s2) / 2, (s1 * s1 + s2 * s2) / 2
+    rho = lam * es
+    wq = lam * es2 / (2 * (1 - rho))
+    mean, util = _mean_latency_and_utilisation(_tls_scenario("TERMINATED_HTTPS", lam, 0.5, 0.002, 0.0005))
+    assert abs(mean - (es + wq + 0.001)) / (es + wq + 0.001) < 0.04, (mean, es + wq + 0.001)
+    assert abs(util - rho) < 0.02, (util, rho)
+
+
+def test_full_handshakes_queue_like_md1_and_http_costs_nothing() -> None:
+    lam, s = 250.0, 0.002 + 1e-6
+    rho = lam * s
+    wq = rho * s / (2 * (1 - rho))
+    mean, util = _mean_latency_and_utilisation(_tls_scenario("TERMINATED_HTTPS", lam, 0.0, 0.002, 0.0005))
+    assert abs(mean - (s + wq + 0.001)) / (s + wq + 0.001) < 0.04, (mean, s + wq + 0.001)
+    assert abs(util - rho) < 0.02
+    plain, plain_util = _mean_latency_and_utilisation(_tls_scenario("HTTP", lam, 0.0, 0.002, 0.0005))
+    assert abs(plain - 0.001) < 0.0001 and plain_util < 0.001
+    # re-encryption to a tls_enabled pool charges the backend handshake on an HTTP listener too
+    reenc, reenc_util = _mean_latency_and_utilisation(_tls_scenario("HTTP", lam, 0.0, 0.002, 0.0005, pool_tls=True))
+    assert abs(reenc_util - lam * 0.0005) < 0.01 and reenc > plain + 0.0004

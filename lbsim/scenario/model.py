@@ -119,6 +119,8 @@ from lbsim.scenario.l7 import L7Policy as L7Policy
 from lbsim.scenario.l7 import L7Rule as L7Rule
 from lbsim.scenario.l7 import RequestKind as RequestKind
 from lbsim.scenario.quotas import Quotas as Quotas
+from lbsim.scenario.tls import SessionReuse as SessionReuse
+from lbsim.scenario.tls import TlsCost as TlsCost
 
 # --------------------------------------------------------------------------------------
 # Octavia objects (§4)
@@ -252,6 +254,7 @@ class Pool(_Strict):
     lb_algorithm: Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
     admin_state_up: bool = True
     session_persistence: SessionPersistence | None = None
+    tls_enabled: bool = Field(default=False, description="re-encrypt to the members (costs amphora CPU)")
     healthmonitor: HealthMonitor | None = None
     members: list[Member] = Field(default_factory=list)
     autoscaling: Autoscaling | None = Field(
@@ -288,6 +291,7 @@ class Flavor(_Strict):
     vcpus: Annotated[int, Field(ge=1, le=256)] = 1
     requests_per_second_per_vcpu: PosFloat = 20000.0
     max_connections: Annotated[int, Field(ge=1)] | None = None
+    tls: TlsCost = Field(default_factory=TlsCost, description="CPU cost of TLS work (lbsim.scenario.tls)")
 
 
 class LoadBalancer(_Strict):
@@ -396,6 +400,7 @@ class TrafficSource(_Strict):
     clients: Clients = Field(default_factory=Clients)
     request_bytes: Annotated[int, Field(ge=0)] = Field(default=300, description="bytes in per request (stats)")
     response_bytes: Annotated[int, Field(ge=0)] = Field(default=3000, description="bytes out per response (stats)")
+    tls_session_reuse: SessionReuse = Field(default=0.0, description="share of resumed TLS sessions")
     requests: list[RequestKind] = Field(
         default_factory=list, description="lbsim: the request mix L7 rules see (default: GET / without Host)"
     )

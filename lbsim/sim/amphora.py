@@ -224,6 +224,7 @@ class Amphora:
                 fe.maxconn = limit if limit > -1 else 50000
                 fe.backend = fe_backend
                 fe.allowed = address_filter(li.attrs.get("allowed_cidrs"))
+                fe.tls = self.dp.l7.tls_for(cp, li, self.sizes.get(li.name)) if self.dp.l7 is not None else None
                 fe.router, l7_pools = frontend_router(self.dp.l7, li.name, l7ops.policy_dicts(cp, li.name), backends)
                 for l7_pool in l7_pools:
                     rendered.backends[f"{l7_pool}:{li.name}"] = (l7_pool, li.name)

@@ -269,6 +269,7 @@ class Frontend:
         "stot",
         "timeout_connect",
         "timeout_data",
+        "tls",
     )
 
     def __init__(
@@ -296,6 +297,8 @@ class Frontend:
         self.router: Any = None
         #: listener ``allowed_cidrs`` (the VIP's security group): None lets every client in
         self.allowed: Callable[[Any], bool] | None = None
+        #: TLS CPU seconds of one connection (lbsim.sim.tls), None without TLS work
+        self.tls: Callable[[], float] | None = None
 
     @property
     def status(self) -> str:
@@ -343,6 +346,8 @@ class DataPlane:
         self.cpu_queue: deque[tuple[Frontend, float, Any, int]] = deque()
         self.max_connections = 0
         self.inflight = 0
+        #: vCPU seconds spent on connections (flavor and TLS work), for utilisation
+        self.cpu_time = 0.0
         #: the compiled data plane (lbsim.sim.compiled) when it runs this data plane's requests
         self.compiled: Any = None
         #: the run's L7 state (:class:`lbsim.sim.l7.L7Context`), None without L7 policies
@@ -436,14 +441,18 @@ class DataPlane:
         self.inflight += 1
         if self.cpu_busy < self.cpu_cores:
             self.cpu_busy += 1
-            self.env.call_later(self.cpu_cost, self._cpu_done, fe, (now, src, port))
+            cost = self.cpu_cost if fe.tls is None else self.cpu_cost + fe.tls()
+            self.cpu_time += cost
+            self.env.call_later(cost, self._cpu_done, fe, (now, src, port))
         else:
             self.cpu_queue.append((fe, now, src, port))
 
     def _cpu_done(self, fe: Frontend, conn: tuple[float, Any, int]) -> None:
         if self.cpu_queue:
             nfe, t0, s, p = self.cpu_queue.popleft()
-            self.env.call_later(self.cpu_cost, self._cpu_done, nfe, (t0, s, p))
+            cost = self.cpu_cost if nfe.tls is None else self.cpu_cost + nfe.tls()
+            self.cpu_time += cost
+            self.env.call_later(cost, self._cpu_done, nfe, (t0, s, p))
         else:
             self.cpu_busy -= 1
         self._admit(fe, *conn)

@@ -28,6 +28,7 @@ import numpy as np
 from lbsim.haproxy.l7 import Decision, Policy, Request, Router, Rule, rendered_policies
 from lbsim.scenario import model as m
 from lbsim.sim.distributions import BLOCK, stream
+from lbsim.sim.tls import tls_cost_fn
 
 #: the label of requests that matched no policy
 DEFAULT_POLICY = "(default)"
@@ -164,10 +165,18 @@ class RequestMix:
 
 
 class L7Context:
-    """The run's L7 state: request mixes by listener, and the statistics."""
+    """The run's request-level state: L7 request mixes by listener and their statistics,
+    and the TLS cost of each listener's connections (:mod:`lbsim.sim.tls`)."""
 
     def __init__(self, scenario: m.Scenario, seed: int):
         self.stats = L7Stats()
+        self.seed = seed
+        flavor = scenario.loadbalancer.flavor
+        self.tls_cost = flavor.tls if flavor is not None else None
+        self.tls_reuse: dict[str, float] = {}
+        for src in scenario.traffic:
+            self.tls_reuse.setdefault(src.listener, src.tls_session_reuse)
+        self._tls_fns: dict[tuple[Any, ...], Any] = {}
         self.mixes: dict[str, RequestMix] = {}
         for src in scenario.traffic:
             if src.listener in self.mixes or not src.requests:
@@ -177,6 +186,23 @@ class L7Context:
                 [k.weight for k in src.requests],
                 stream(seed, f"l7:{src.listener}"),
             )
+
+    def tls_for(self, cp: Any, li: Any, sizes: tuple[int, int] | None) -> Any:
+        """The TLS CPU-time function of a listener's frontend (None: no TLS work, or no
+        flavor, i.e. unlimited CPU). Kept across reloads so its random stream continues."""
+        if self.tls_cost is None:
+            return None
+        terminated = li.attrs.get("protocol") == "TERMINATED_HTTPS"
+        pool_name = li.attrs.get("default_pool")
+        pool = cp.get("pool", str(pool_name)) if pool_name else None
+        reencrypt = bool(pool is not None and pool.attrs.get("tls_enabled"))
+        req, resp = sizes or (300, 3000)
+        key = (li.name, terminated, reencrypt, req, resp)
+        if key not in self._tls_fns:
+            self._tls_fns[key] = tls_cost_fn(
+                self.tls_cost, terminated, reencrypt, self.tls_reuse.get(li.name, 0.0), req, resp, self.seed, li.name
+            )
+        return self._tls_fns[key]
 
     def router(self, listener: str, policies: Sequence[Policy], backends: Mapping[str, Any]) -> FrontendRouter | None:
         """The router for a listener's frontend after a render; None without policies."""
