@@ -232,3 +232,15 @@ def test_manual_clock_moves_only_by_hand() -> None:
         clock.advance(-1)
     with pytest.raises(ValueError):
         clock.set_speed(float("nan"))
+
+
+def test_clock_held_back_runs_slower_instead_of_piling_up_work() -> None:
+    wall = FakeWall()
+    clock = SimClock(60.0, wall_now=wall)
+    wall.t += 10  # the clock says 600 s, the twin only got to 300 s
+    clock.hold_back(300.0)
+    assert clock.sim_now() == pytest.approx(300.0)
+    wall.t += 1
+    assert clock.sim_now() == pytest.approx(360.0)  # still 60x from the new base
+    clock.hold_back(400.0)  # ahead of the clock: nothing to hold back
+    assert clock.sim_now() == pytest.approx(360.0)

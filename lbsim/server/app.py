@@ -67,6 +67,9 @@ VERSIONS: tuple[tuple[str, str], ...] = (
     ("v2.30", "2025-02-26T00:00:00Z"),
 )
 TICK = 0.05  # wall seconds between the background catch-ups of the simulation
+#: the most wall time of simulation work the clock may run ahead of the twin; beyond it the
+#: clock is held back (simulated time runs slower than asked rather than requests waiting)
+MAX_BACKLOG = 1.0
 
 
 class RequestIdAndCrashGuard:
@@ -131,6 +134,10 @@ async def _tick(app: FastAPI) -> None:
             while cloud.twin.now < target and time.monotonic() < deadline:
                 cloud.twin.advance_to(min(target, cloud.twin.now + max(0.05, cloud.clock.speed * 0.01)))
             cloud.lag = max(0.0, target - cloud.twin.now)
+            allowed = MAX_BACKLOG * cloud.clock.speed
+            if cloud.clock.running and cloud.lag > allowed:
+                cloud.held_back += cloud.lag - allowed
+                cloud.clock.hold_back(cloud.twin.now + allowed)
             if cloud.lag == 0.0:
                 cloud.sync()
         except Exception:

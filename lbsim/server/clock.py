@@ -74,6 +74,13 @@ class SimClock:
         self._base_sim += float(seconds)
         return self._base_sim
 
+    def hold_back(self, t: float) -> None:
+        """Let the clock say ``t`` now (``t`` behind it): the simulation could not keep up, so
+        simulated time runs slower than asked instead of piling up work."""
+        if t < self.sim_now():
+            self._rebase()
+            self._base_sim = t
+
     def catch_up(self, t: float) -> None:
         """Never show a time before ``t`` (the Twin is already there)."""
         if t > self.sim_now():

@@ -71,6 +71,7 @@ def clock_state(cloud: Cloud) -> dict[str, Any]:
         "speed": cloud.clock.speed,
         "paused": cloud.clock.paused,
         "lag": cloud.lag,
+        "held_back": cloud.held_back,
     }
 
 

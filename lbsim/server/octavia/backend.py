@@ -58,7 +58,8 @@ class Cloud:
         self.vips: dict[str, dict[str, str]] = {}
         self.batches: dict[str, deque[tuple[str, str | None, dict[str, Any]]]] = {}
         self.project = default_project()
-        self.lag = 0.0
+        self.lag = 0.0  # simulated seconds the twin is behind the clock (last tick)
+        self.held_back = 0.0  # simulated seconds the clock dropped because the twin could not keep up
         self.started = time.time()
 
     # ------------------------------------------------------------------ time
