@@ -167,3 +167,13 @@ def test_sweep_tables_show_detection_times_for_monitor_and_heartbeat_knobs(label
         ]
     else:
         assert got == []
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "-"), (0.0123, "12.3 ms"), (9.9, "9900.0 ms"), (44.1477, "44.1 s"), (12345.0, "12,345.0 s")],
+)
+def test_latencies_print_with_a_readable_unit(seconds: float | None, text: str) -> None:
+    from lbsim.cli.main import _fmt_s
+
+    assert _fmt_s(seconds) == text

@@ -220,9 +220,11 @@ def _announce_cost(console: Console, sc: Any, base_dir: Path, bar: bool) -> None
 
 
 def _fmt_s(x: Any) -> str:
+    """A latency (given in seconds) as people read it: ``12.3 ms``; from 10 s up in seconds
+    (``44.1 s``, not ``44147.7 ms``). The unit is always printed."""
     if x is None:
         return "-"
-    return f"{x * 1000:.1f} ms"
+    return f"{x:,.1f} s" if x >= 10 else f"{x * 1000:.1f} ms"
 
 
 def _print_summary(s: dict[str, Any], out: Path, wall: float, api: Any = None) -> None:
