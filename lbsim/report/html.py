@@ -250,7 +250,9 @@ def _scenario_rows(run: RunFolder) -> list[tuple[str, Any]]:
     lat = s.get("latency") or {}
 
     def ms(x: Any) -> str:
-        return "–" if x is None else f"{float(x) * 1000:.1f} ms"
+        if x is None:
+            return "–"
+        return f"{float(x):,.1f} s" if float(x) >= 10 else f"{float(x) * 1000:.1f} ms"  # 44.1 s, not 44147.7 ms
 
     rows += [
         ("requests", f"{s.get('requests', 0):,}"),
