@@ -250,11 +250,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="serve the twin behind Octavia's v2 API (drive it with the openstack CLI)",
         description=(
             "Run the twin live and serve OpenStack Octavia's v2 API on a loopback endpoint, so that the real "
-            "`openstack loadbalancer ...` commands (and openstacksdk, Terraform, ...) drive it. Prints "
+            "`openstack loadbalancer ...` commands (and openstacksdk) drive it. Prints "
             "`export OS_AUTH_TYPE=none OS_ENDPOINT=...`; Ctrl-C stops. Without SCENARIO the cloud is empty."
         ),
     )
-    p.add_argument("scenario", nargs="?", metavar="SCENARIO", help="scenario whose load balancer the cloud starts with")
+    p.add_argument("scenario", nargs="?", metavar="SCENARIO", help="scenario whose load balancer(s) the cloud starts with")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
     p.add_argument(
