@@ -254,7 +254,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "`export OS_AUTH_TYPE=none OS_ENDPOINT=...`; Ctrl-C stops. Without SCENARIO the cloud is empty."
         ),
     )
-    p.add_argument("scenario", nargs="?", metavar="SCENARIO", help="scenario whose load balancer(s) the cloud starts with")
+    p.add_argument("scenario", nargs="?", metavar="SCENARIO", help="the load balancers to start with")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
     p.add_argument(
