@@ -28,7 +28,6 @@ from lbsim.sim.amphora import Amphora
 from lbsim.sim.dataplane import OUT_CONNECT, DataPlane
 from lbsim.sim.distributions import make_sampler, stream
 from lbsim.sim.kernel import TwinEnvironment
-from lbsim.sim.l7 import L7Context
 from lbsim.sim.traffic import EPHEMERAL_PORTS, client_addresses, load_trace, make_gap_fn
 
 ProgressFn = Callable[[float], None]
@@ -160,8 +159,6 @@ class Simulation:
         flavor = self.lb.flavor
         if flavor is not None:
             self.dp.set_flavor(flavor.vcpus, flavor.requests_per_second_per_vcpu, flavor.max_connections)
-        self.dp.l7 = L7Context(scenario, self.seed)
-        self.cp.quotas = scenario.octavia.quotas.limits()
         self.lb_name = self.lb.name
         self.topology = self.lb.topology
         self.serving: dict[str, m.Member] = {mem.name: mem for p in self.lb.pools for mem in p.members}
