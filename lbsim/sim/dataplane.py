@@ -41,7 +41,7 @@ from typing import Any
 from lbsim.haproxy.balancing import Balancer, make_balancer
 from lbsim.sim.distributions import Sampler
 from lbsim.sim.kernel import TwinEnvironment
-from lbsim.sim.metrics import FLUSH, LatencyRecorder
+from lbsim.sim.metrics import FLUSH, LatencyRecorder, SampleSeries
 
 HEALTHY, REFUSE, HANG, ERROR, SLOW, PARTIAL = "healthy", "refuse", "hang", "error", "slow", "partial"
 #: behaviours are compared by identity on the hot path; this maps any equal string to them
@@ -336,7 +336,7 @@ class DataPlane:
         self.connect_errors = 0  # all time, for incident accounting
         self.per_second_err: list[int] = [0] * nsec
         #: sampled once per second: (active connections, queued in members, kernel backlog)
-        self.samples: list[tuple[int, int, int]] = []
+        self.samples = SampleSeries(nsec)  # compact: 12 bytes a simulated second
         self.log_requests = log_requests
         self.log: list[tuple[float, Any, int, float, str]] = []
         # amphora CPU (flavor); None = unlimited
