@@ -465,6 +465,22 @@ events:
     assert vips == {"a": ("10.0.0.2", "private-subnet"), "b": ("203.0.113.9", "public-subnet")}
 
 
+def test_traffic_to_a_listener_created_later_starts_when_it_exists() -> None:
+    text = """
+name: later
+duration: 200
+loadbalancers: []
+traffic: [{listener: web, arrival: {process: poisson, rate: 20}}]
+events:
+  - {at: 0, api: create, loadbalancer: lb}
+  - {at: 70, api: create, listener: web, loadbalancer: lb, set: {protocol: HTTP, protocol_port: 80}}
+"""
+    raw = simulate_world(parse_scenario(text, "later.yaml"))
+    # no pool: every request gets HAProxy's 503, from the listener's creation on (not before)
+    assert raw.dp.errors.get("503", 0) > 0.8 * 20 * 120
+    assert raw.dp.errors.get("connect", 0) < 0.2 * 20 * 70
+
+
 def test_a_deleted_load_balancer_key_can_be_created_again() -> None:
     text = """
 name: again

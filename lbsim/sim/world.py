@@ -221,11 +221,18 @@ class World:
         if self.live:
             self.env.process(self._live_sampler())
 
-    def _start_source(self, i: int | str, src: m.TrafficSource) -> None:
-        rt = self.owner("listener", src.listener) or self._primary
+    def _start_source(self, i: int | str, src: m.TrafficSource, gen: int | None = None) -> None:
+        """Start a traffic source on the runtime of its listener's load balancer. A source
+        for a listener an API event creates later starts once it exists (a one-LB scenario
+        sends it to its only load balancer from t = 0, as the engine does)."""
+        rt = self.owner("listener", src.listener)
+        if rt is None and self.sc.loadbalancers is None:
+            rt = self._primary
+        if gen is None:
+            gen = self._traffic_gen.setdefault(src.listener, 0)
         if rt is None:
+            self.env.process(self._await_listener(i, src, gen))
             return
-        gen = self._traffic_gen.setdefault(src.listener, 0)
         listener = src.listener
         gens = self._traffic_gen
 
@@ -234,6 +241,13 @@ class World:
 
         rt.sizes.setdefault(src.listener, (src.request_bytes, src.response_bytes))
         rt._traffic(i, src, running)
+
+    def _await_listener(self, i: int | str, src: m.TrafficSource, gen: int) -> Generator[simpy.Event, Any, None]:
+        while self.owner("listener", src.listener) is None:
+            if self._traffic_gen.get(src.listener) != gen:
+                return  # replaced before its listener existed
+            yield self.env.timeout(1.0)
+        self._start_source(i, src, gen)
 
     # ---------------------------------------------------------------- events
     def _apply_scheduled(self, ev: Any, _b: Any = None) -> None:
