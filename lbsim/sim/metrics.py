@@ -79,6 +79,8 @@ class LatencyRecorder:
 
     __slots__ = (
         "_lat",
+        "_npend",
+        "_pend",
         "_when",
         "_who",
         "counts",
@@ -101,6 +103,9 @@ class LatencyRecorder:
         #: per simulated second: responses completed, and the sum of their latencies
         self.ok_per_second = np.zeros(max(1, seconds), dtype=np.int64)
         self.lat_per_second = np.zeros(max(1, seconds), dtype=float)
+        #: arrays handed over by extend() (the compiled data plane), not yet folded
+        self._pend: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._npend = 0
         self._lat: list[float] = []
         self._who: list[int] = []
         self._when: list[float] = []
@@ -121,6 +126,13 @@ class LatencyRecorder:
 
     def add(self, member: int, latency: float, when: float = 0.0) -> None:
         """Record one latency for member index ``member`` (-1: no member), completed at ``when``."""
+        if self._pend:  # keep the order: what extend() gave comes first
+            for lat, who, at in self._pend:
+                self._lat.extend(lat.tolist())
+                self._who.extend(who.tolist())
+                self._when.extend(at.tolist())
+            self._pend.clear()
+            self._npend = 0
         self._lat.append(latency)
         self._who.append(member)
         self._when.append(when)
@@ -131,25 +143,31 @@ class LatencyRecorder:
         """Record many latencies at once, exactly as that many :meth:`add` calls would.
 
         The buffer is folded every :data:`FLUSH` values, at the same points as one
-        value at a time, so the floating-point sums come out bit for bit the same.
+        value at a time, so the floating-point sums come out bit for bit the same. The
+        arrays are copied (callers may reuse theirs) and kept as arrays until folded.
         """
-        lat, who, at = self._lat, self._who, self._when
         i, n = 0, len(latency)
         while i < n:
-            j = min(n, i + FLUSH - len(lat))
-            lat.extend(latency[i:j].tolist())
-            who.extend(member[i:j].tolist())
-            at.extend(when[i:j].tolist())
-            if len(lat) >= FLUSH:
+            j = min(n, i + FLUSH - len(self._lat) - self._npend)
+            self._pend.append((latency[i:j].copy(), member[i:j].astype(np.int64), when[i:j].copy()))
+            self._npend += j - i
+            if len(self._lat) + self._npend >= FLUSH:
                 self.flush()
             i = j
 
     def flush(self) -> None:
-        """Fold buffered values into the histograms."""
-        if not self._lat:
+        """Fold buffered values into the histograms (list values first, then arrays:
+        :meth:`add` moves pending arrays to the lists, so the order is the order given)."""
+        if not self._lat and not self._pend:
             return
-        lat = np.asarray(self._lat, dtype=float)
-        who = np.asarray(self._who, dtype=np.int64)
+        if self._pend:
+            lat = np.concatenate([np.asarray(self._lat, dtype=float), *(p[0] for p in self._pend)])
+            who = np.concatenate([np.asarray(self._who, dtype=np.int64), *(p[1] for p in self._pend)])
+            at = np.concatenate([np.asarray(self._when, dtype=float), *(p[2] for p in self._pend)])
+        else:
+            lat = np.asarray(self._lat, dtype=float)
+            who = np.asarray(self._who, dtype=np.int64)
+            at = np.asarray(self._when, dtype=float)
         who[who < 0] = self.n_members
         with np.errstate(divide="ignore"):
             b = np.floor(np.log(np.maximum(lat, 0.0) / LAT_MIN) / _LOG_RATIO) + 1
@@ -159,12 +177,14 @@ class LatencyRecorder:
         self.sums += np.bincount(who, weights=lat, minlength=self.n_members + 1)
         self.counts += np.bincount(who, minlength=self.n_members + 1)
         nsec = len(self.ok_per_second)
-        sec = np.minimum(np.asarray(self._when, dtype=float).astype(np.int64), nsec - 1)
+        sec = np.minimum(at.astype(np.int64), nsec - 1)
         self.ok_per_second += np.bincount(sec, minlength=nsec)
         self.lat_per_second += np.bincount(sec, weights=lat, minlength=nsec)
         self._lat.clear()
         self._who.clear()
         self._when.clear()
+        self._pend.clear()
+        self._npend = 0
 
     def _add_cells(self, cells: np.ndarray, counts: np.ndarray) -> None:
         """Add counts to sorted, distinct cells (inserting the cells not seen before)."""
