@@ -480,6 +480,18 @@ events:
     assert raw.dp.errors.get("503", 0) > 0.8 * 20 * 120
     assert raw.dp.errors.get("connect", 0) < 0.2 * 20 * 70
 
+    # and random failures of a member made later start on its load balancer once it exists
+    text += """
+  - {at: 80, api: create, pool: p, listener: web, set: {protocol: HTTP, lb_algorithm: ROUND_ROBIN}}
+  - {at: 90, api: create, member: m1, pool: p, set: {address: 10.0.0.7, protocol_port: 80}}
+failures: [{members: [m1], mttf: {dist: constant, value: 20}, mttr: {dist: constant, value: 10}, fault: error}]
+"""
+    raw = simulate_world(parse_scenario(text, "later.yaml"))
+    assert raw.dp.member_errors[0].get("500", 0) > 0
+    times = [f.time for f in raw.faults if f.kind == "stochastic_error"]
+    # in HAProxy from 91 s (create job), polled once a second; then up 20 s, down 10 s
+    assert 111.0 <= times[0] <= 112.0 and times[1] - times[0] == 30.0
+
 
 def test_a_deleted_load_balancer_key_can_be_created_again() -> None:
     text = """

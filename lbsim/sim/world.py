@@ -214,6 +214,12 @@ class World:
             self.env.call_first(ev.at, self._apply_scheduled, ev)
         for rt in rts:
             rt._start_failures()
+        if sc.loadbalancers is not None:  # members no tree has (API-created): on their LB, once made
+            in_trees = {mem.name for lb in trees for p in lb.pools for mem in p.members}
+            for fl in sc.failures:
+                for name in fl.members or []:
+                    if name not in in_trees:
+                        self.env.process(self._await_member(name, fl))
         for rt in rts:
             rt._start_extensions()
         for rt in rts:
@@ -241,6 +247,11 @@ class World:
 
         rt.sizes.setdefault(src.listener, (src.request_bytes, src.response_bytes))
         rt._traffic(i, src, running)
+
+    def _await_member(self, name: str, fl: m.StochasticFailures) -> Generator[simpy.Event, Any, None]:
+        while (rt := self.owner("member", name)) is None:
+            yield self.env.timeout(1.0)
+        self.env.process(rt._stochastic(name, fl))
 
     def _await_listener(self, i: int | str, src: m.TrafficSource, gen: int) -> Generator[simpy.Event, Any, None]:
         while self.owner("listener", src.listener) is None:
