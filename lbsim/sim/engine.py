@@ -28,6 +28,7 @@ from lbsim.sim.amphora import Amphora
 from lbsim.sim.dataplane import OUT_CONNECT, DataPlane
 from lbsim.sim.distributions import make_sampler, stream
 from lbsim.sim.kernel import TwinEnvironment
+from lbsim.sim.l7 import L7Context
 from lbsim.sim.traffic import EPHEMERAL_PORTS, client_addresses, load_trace, make_gap_fn
 
 ProgressFn = Callable[[float], None]
@@ -159,6 +160,10 @@ class Simulation:
         flavor = self.lb.flavor
         if flavor is not None:
             self.dp.set_flavor(flavor.vcpus, flavor.requests_per_second_per_vcpu, flavor.max_connections)
+        # (L7 and TLS settings are those of this runtime's load balancer)
+        own = scenario if self.lb is scenario.loadbalancer else scenario.model_copy(update={"loadbalancer": self.lb})
+        self.dp.l7 = L7Context(own, self.seed)
+        self.cp.quotas = scenario.octavia.quotas.limits()
         self.lb_name = self.lb.name
         self.topology = self.lb.topology
         self.serving: dict[str, m.Member] = {mem.name: mem for p in self.lb.pools for mem in p.members}
@@ -349,7 +354,7 @@ class Simulation:
         for fl in self.sc.failures:
             names = fl.members or [mem.name for p in self.lb.pools if p.name == fl.pool for mem in p.members]
             for name in names:
-                if fl.members is None or name in mine or len(self.sc.all_loadbalancers) == 1:
+                if fl.members is None or name in mine or self.sc.loadbalancers is None:
                     self.env.process(self._stochastic(name, fl))
 
     def _apply_event(self, ev: Any, _b: Any = None) -> None:
@@ -400,8 +405,13 @@ class Simulation:
     def _fault_grace(self) -> float:
         """How long after a fault a request that arrived during it may still fail: HAProxy's
         connect timeout for the first try and 3 retries, then the data timeout (+1 s)."""
-        lis = self.sc.loadbalancer.listeners
-        worst = max((4 * li.timeout_member_connect + li.timeout_member_data for li in lis), default=0)
+        lis = [(li.timeout_member_connect, li.timeout_member_data) for li in self.lb.listeners]
+        if not lis:  # a load balancer created through the API: its listeners' rows
+            lis = [
+                (int(o.attrs.get("timeout_member_connect") or 5000), int(o.attrs.get("timeout_member_data") or 50000))
+                for o in self.cp.listeners_of(self.lb_name)
+            ]
+        worst = max((4 * connect + data for connect, data in lis), default=0)
         return worst / 1000.0 + 1.0
 
     def _settle_fault(self, f: FaultRecord, _unused: Any = None) -> None:
