@@ -277,3 +277,25 @@ def test_full_handshakes_queue_like_md1_and_http_costs_nothing() -> None:
     # re-encryption to a tls_enabled pool charges the backend handshake on an HTTP listener too
     reenc, reenc_util = _mean_latency_and_utilisation(_tls_scenario("HTTP", lam, 0.0, 0.002, 0.0005, pool_tls=True))
     assert abs(reenc_util - lam * 0.0005) < 0.01 and reenc > plain + 0.0004
+
+
+# --------------------------------------------------------------------------------------
+# UDP through keepalived/LVS
+# --------------------------------------------------------------------------------------
+
+
+def test_udp_listener_at_its_limit_never_goes_degraded(tmp_path: Path) -> None:
+    path = FEATURES / "udp-no-full.yaml"
+    res = run_scenario(load_scenario(path), base_dir=path.parent)
+    t = res.transitions
+    listener = t[(t["object_type"] == "listener") & (t["field"] == "operating_status")]
+    assert set(listener["new"]) == {"ONLINE"}
+    assert res.passed
+    # the same load on a TCP listener with the same limit is FULL → DEGRADED (HAProxy)
+    data = yaml.safe_load(path.read_text())
+    data["loadbalancer"]["listeners"][0]["protocol"] = "TCP"
+    data["loadbalancer"]["pools"][0]["protocol"] = "TCP"
+    data["expect"] = []
+    tcp = run_scenario(load_scenario(_write(tmp_path, data)), base_dir=tmp_path).transitions
+    tcp_listener = tcp[(tcp["object_type"] == "listener") & (tcp["field"] == "operating_status")]
+    assert "DEGRADED" in set(tcp_listener["new"])

@@ -222,6 +222,8 @@ class Amphora:
                 fe_backend = backends.get(str(pool_name)) if pool_name else None
                 fe = old or Frontend(li.name, 0, None, 0.0, 0.0)
                 fe.maxconn = limit if limit > -1 else 50000
+                if li.attrs.get("protocol") in ("UDP", "SCTP"):  # keepalived/LVS: no listener limit, never FULL
+                    fe.maxconn = 2**31
                 fe.backend = fe_backend
                 fe.allowed = address_filter(li.attrs.get("allowed_cidrs"))
                 fe.tls = self.dp.l7.tls_for(cp, li, self.sizes.get(li.name)) if self.dp.l7 is not None else None
