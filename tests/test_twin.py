@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,11 @@ def test_member_refuses_then_heals_statuses_follow_checks_and_heartbeats(tmp_pat
     assert stats["total_connections"] > 0.8 * 50 * 150
     assert stats["bytes_in"] == 300 * stats["total_connections"]  # request_bytes per connection
     assert stats["bytes_out"] == pytest.approx(3000 * stats["total_connections"], rel=0.01)  # minus in flight
+    text = t.metrics_text()
+    for line in text.splitlines():  # Prometheus exposition: comments or `name{labels} value`
+        assert line.startswith("# ") or re.fullmatch(r"[a-z_]+(\{[^}]*\})? [0-9.e+-]+", line), line
+    conns = f'lbsim_listener_connections_total{{loadbalancer="{tier["lb"]}",listener="{tier["listener"]}"}}'
+    assert int(next(x for x in text.splitlines() if x.startswith(conns)).split()[-1]) >= stats["total_connections"]
     win = t.traffic_window(60)[tier["listener"]]
     assert len(win["t"]) == 60 and 25 < sum(win["rate"]) / 60 < 75
     assert all(p is not None and 0 < p < 1 for p in win["p95"])

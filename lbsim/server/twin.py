@@ -637,7 +637,11 @@ class Twin:
             for name, state in self.haproxy_view(lb).items():
                 up = 1 if state.startswith("UP") or state == "no check" else 0
                 lines.append(f'lbsim_member_up{{loadbalancer="{lb}",member="{name}"}} {up}')
-        lines.append(f"lbsim_simulated_seconds {self.now}")
+        lines += [
+            "# HELP lbsim_simulated_seconds The twin's simulated clock.",
+            "# TYPE lbsim_simulated_seconds gauge",
+            f"lbsim_simulated_seconds {self.now}",
+        ]
         return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ record and replay
