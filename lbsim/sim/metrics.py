@@ -178,8 +178,11 @@ class LatencyRecorder:
         self.counts += np.bincount(who, minlength=self.n_members + 1)
         nsec = len(self.ok_per_second)
         sec = np.minimum(at.astype(np.int64), nsec - 1)
-        self.ok_per_second += np.bincount(sec, minlength=nsec)
-        self.lat_per_second += np.bincount(sec, weights=lat, minlength=nsec)
+        # only the seconds this batch touched: a full-length bincount allocates and
+        # zeroes the whole run's series (20 MB for 30 days) on every fold
+        lo, hi = int(sec.min()), int(sec.max()) + 1
+        self.ok_per_second[lo:hi] += np.bincount(sec - lo, minlength=hi - lo)
+        self.lat_per_second[lo:hi] += np.bincount(sec - lo, weights=lat, minlength=hi - lo)
         self._lat.clear()
         self._who.clear()
         self._when.clear()
