@@ -35,8 +35,14 @@ _HEARTBEAT_PHASE = (
     "looks depends on when the amphora's 10 s heartbeat cycle started; the recorded amphora began "
     "beating during its boot, the twin's beats are not aligned with it"
 )
+_WAIT_POLLING = (
+    "--wait: while the client polls (in wall time) the twin's clock runs, so whether a heartbeat has "
+    "been processed by the client's last look depends on how fast the client ran, not on lbsim's model"
+)
 DIFFERENCES: dict[int, dict[str, str]] = {
-    12: {"operating_status": _HEARTBEAT_PHASE},
+    12: {"operating_status": f"{_HEARTBEAT_PHASE}; {_WAIT_POLLING}"},
+    52: {"operating_status": _WAIT_POLLING},
+    54: {"operating_status": _WAIT_POLLING},
     13: {"operating_status": _HEARTBEAT_PHASE},
     14: {"operating_status": _HEARTBEAT_PHASE},
 }
