@@ -299,3 +299,23 @@ def test_udp_listener_at_its_limit_never_goes_degraded(tmp_path: Path) -> None:
     tcp = run_scenario(load_scenario(_write(tmp_path, data)), base_dir=tmp_path).transitions
     tcp_listener = tcp[(tcp["object_type"] == "listener") & (tcp["field"] == "operating_status")]
     assert "DEGRADED" in set(tcp_listener["new"])
+
+
+# --------------------------------------------------------------------------------------
+# monitor_address / monitor_port
+# --------------------------------------------------------------------------------------
+
+
+def test_monitor_endpoint_faults_alone_or_shared_fate() -> None:
+    path = FEATURES / "monitor-port.yaml"
+    res = run_scenario(load_scenario(path), base_dir=path.parent, log_requests=True)
+    assert res.passed  # web-1 and web-3 ERROR, web-2 ONLINE while it refuses traffic
+    log = res.requests
+    after = log[log["time"] > 20.5]
+    ok = after[after["outcome"] == "ok"]
+    # web-1 (own monitor port) still served until HAProxy took it DOWN
+    assert (ok["member"] == "web-1").sum() > 0
+    # web-3 has no monitor endpoint of its own: its "monitor" fault is a traffic fault too
+    assert (ok["member"] == "web-3").sum() == 0
+    # web-2's traffic port fails while its checks pass: requests reaching it fail
+    assert (ok["member"] == "web-2").sum() == 0 and (after["member"] == "web-2").sum() > 0

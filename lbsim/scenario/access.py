@@ -95,3 +95,15 @@ def _dedupe(values: list[str] | None) -> list[str] | None:
 Cidr = Annotated[str, AfterValidator(_cidr)]
 #: the listener field (duplicates dropped, as Octavia keeps a set of rows)
 AllowedCidrs = Annotated[list[Cidr] | None, AfterValidator(_dedupe)]
+
+
+def separate_monitor(attrs: dict[str, Any] | None) -> bool:
+    """Whether a member's health checks go to an endpoint of their own: a
+    ``monitor_address`` or ``monitor_port`` that differs from the traffic endpoint. Without
+    one, HAProxy (or keepalived) checks the traffic port, so a fault of "the monitor
+    endpoint" or of "the traffic port" alone cannot happen: both share fate."""
+    if not attrs:
+        return False
+    addr, port = attrs.get("address"), attrs.get("protocol_port")
+    maddr, mport = attrs.get("monitor_address"), attrs.get("monitor_port")
+    return (maddr is not None and maddr != addr) or (mport is not None and mport != port)

@@ -24,6 +24,7 @@ from lbsim.octavia.objects import ApiResponse, Change, Job, ObjSpec
 from lbsim.octavia.status import update_health
 from lbsim.octavia.timeline import Timeline
 from lbsim.scenario import model as m
+from lbsim.scenario.access import separate_monitor
 from lbsim.sim.amphora import Amphora
 from lbsim.sim.dataplane import OUT_CONNECT, DataPlane
 from lbsim.sim.distributions import make_sampler, stream
@@ -379,6 +380,10 @@ class Simulation:
         fault: str = "refuse",
     ) -> None:
         """Change a member's behaviour, now and for amphorae built later."""
+        if port != "both":  # without a monitor endpoint of its own, checks and traffic share fate
+            row = self.cp.get("member", name)
+            if not separate_monitor(row.attrs if row is not None else None):
+                port = "both"
         spec = self.serving.get(name)
         if spec is not None and port == "both" and behaviour != "partial":
             self.serving[name] = spec.model_copy(update={"behaviour": behaviour, "status": status, "factor": factor})
