@@ -109,3 +109,18 @@ def test_sample_series_behaves_like_the_list_it_replaces() -> None:
     assert s[-1] == ref[-1] and s[5] == (9, 9, 9)
     assert np.array_equal(np.asarray(s[:10], dtype=np.int64), np.asarray(ref[:10]))
     assert s._data.itemsize == 4
+
+
+def test_large_fold_of_few_members_equals_reference() -> None:
+    """A fold large against members x bins takes the dense-count path: same cells."""
+    rng = np.random.default_rng(5)
+    n = 40_000
+    lat = rng.lognormal(-4, 2, n)
+    who = rng.integers(-1, 3, n)
+    rec = LatencyRecorder(3, 2)
+    rec.extend(lat, who, np.zeros(n))
+    rec.flush()
+    dense = np.zeros((4, NBINS), dtype=np.int64)
+    for w, x in zip(who.tolist(), lat.tolist(), strict=True):
+        dense[3 if w < 0 else w, bin_of(x)] += 1
+    assert np.array_equal(rec.hist, dense)

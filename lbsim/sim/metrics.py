@@ -172,7 +172,14 @@ class LatencyRecorder:
         with np.errstate(divide="ignore"):
             b = np.floor(np.log(np.maximum(lat, 0.0) / LAT_MIN) / _LOG_RATIO) + 1
         b = np.clip(np.nan_to_num(b, neginf=0.0), 0, NBINS - 1).astype(np.int64)
-        cells, counts = np.unique(who * NBINS + b, return_counts=True)
+        flat = who * NBINS + b
+        span = (self.n_members + 1) * NBINS
+        if span <= 4 * len(flat):  # few members: a dense count is cheaper than sorting
+            dense = np.bincount(flat, minlength=span)
+            cells = np.flatnonzero(dense)
+            counts = dense[cells]
+        else:
+            cells, counts = np.unique(flat, return_counts=True)
         self._add_cells(cells, counts)
         self.sums += np.bincount(who, weights=lat, minlength=self.n_members + 1)
         self.counts += np.bincount(who, minlength=self.n_members + 1)
