@@ -319,3 +319,24 @@ def test_monitor_endpoint_faults_alone_or_shared_fate() -> None:
     assert (ok["member"] == "web-3").sum() == 0
     # web-2's traffic port fails while its checks pass: requests reaching it fail
     assert (ok["member"] == "web-2").sum() == 0 and (after["member"] == "web-2").sum() > 0
+
+
+@pytest.mark.slow
+def test_flavor_planning_finds_the_vcpus_a_handshake_rate_needs(tmp_path: Path) -> None:
+    """``lbsim plan --vary flavor`` on the TLS scenario: one vCPU misses mean < 3 ms
+    (queueing on the handshakes), two meet it."""
+    import pandas as pd
+
+    from lbsim.cli.main import main
+
+    data = yaml.safe_load((FEATURES / "tls-handshakes.yaml").read_text())
+    data["duration"] = 60
+    path = _write(tmp_path, data)
+    out = tmp_path / "plan"
+    rc = main(
+        ["plan", str(path), "--vary", "flavor", "--slo", "mean<3ms", "-r", "2", "--jobs", "1", "--out", str(out), "-q"]
+    )
+    assert rc == 0
+    plan = pd.read_csv(out / "plan.csv").set_index("vcpus")
+    assert not bool(plan.loc[1, "all_met"]) and bool(plan.loc[2, "all_met"])
+    assert plan.loc[1, "latency_mean_mean"] > 1.5 * plan.loc[2, "latency_mean_mean"]
