@@ -340,3 +340,23 @@ def test_flavor_planning_finds_the_vcpus_a_handshake_rate_needs(tmp_path: Path) 
     plan = pd.read_csv(out / "plan.csv").set_index("vcpus")
     assert not bool(plan.loc[1, "all_met"]) and bool(plan.loc[2, "all_met"])
     assert plan.loc[1, "latency_mean_mean"] > 1.5 * plan.loc[2, "latency_mean_mean"]
+
+
+# --------------------------------------------------------------------------------------
+# timeout_client_data
+# --------------------------------------------------------------------------------------
+
+
+def test_idle_clients_are_cut_at_timeout_client_data() -> None:
+    path = FEATURES / "idle-clients.yaml"
+    res = run_scenario(load_scenario(path), base_dir=path.parent, log_requests=True)
+    log = res.requests
+    cut = log[log["outcome"] == "408"]
+    assert len(cut) > 100
+    assert ((cut["latency"] - 5.0).abs() < 1e-6).all()  # exactly timeout_client_data (5,000 ms)
+    assert cut["time"].max() < 61  # after the update (50,000 ms) nobody idles that long
+    ok = log[log["outcome"] == "ok"]
+    before = ok[(ok["time"] > 5) & (ok["time"] < 60)]["latency"].median()
+    after = ok[ok["time"] > 80]["latency"].median()
+    assert before < 0.05 and after > 1.0  # silent clients now fill the 50 slots
+    assert res.passed  # ONLINE at 50 s, DEGRADED (FULL) at 110 s

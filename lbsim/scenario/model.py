@@ -115,6 +115,7 @@ from lbsim.scenario.cloud import NetworkSettings as NetworkSettings
 from lbsim.scenario.cloud import QosPolicy as QosPolicy
 from lbsim.scenario.cloud import Subnet as Subnet
 from lbsim.scenario.cloud import TrafficEvent as TrafficEvent
+from lbsim.scenario.idle import IdleClients as IdleClients
 from lbsim.scenario.l7 import L7Policy as L7Policy
 from lbsim.scenario.l7 import L7Rule as L7Rule
 from lbsim.scenario.l7 import RequestKind as RequestKind
@@ -400,6 +401,7 @@ class TrafficSource(_Strict):
     clients: Clients = Field(default_factory=Clients)
     request_bytes: Annotated[int, Field(ge=0)] = Field(default=300, description="bytes in per request (stats)")
     response_bytes: Annotated[int, Field(ge=0)] = Field(default=3000, description="bytes out per response (stats)")
+    idle_clients: IdleClients | None = Field(default=None, description="connections silent before their request")
     tls_session_reuse: SessionReuse = Field(default=0.0, description="share of resumed TLS sessions")
     requests: list[RequestKind] = Field(
         default_factory=list, description="lbsim: the request mix L7 rules see (default: GET / without Host)"

@@ -227,7 +227,9 @@ class Amphora:
                 fe.backend = fe_backend
                 fe.allowed = address_filter(li.attrs.get("allowed_cidrs"))
                 fe.tls = self.dp.l7.tls_for(cp, li, self.sizes.get(li.name)) if self.dp.l7 is not None else None
-                fe.router, l7_pools = frontend_router(self.dp.l7, li.name, l7ops.policy_dicts(cp, li.name), backends)
+                fe.router, l7_pools = frontend_router(
+                    self.dp.l7, li.name, l7ops.policy_dicts(cp, li.name), backends, li.attrs.get("timeout_client_data")
+                )
                 for l7_pool in l7_pools:
                     rendered.backends[f"{l7_pool}:{li.name}"] = (l7_pool, li.name)
                 fe.timeout_connect = float(li.attrs.get("timeout_member_connect", 5000)) / 1000.0

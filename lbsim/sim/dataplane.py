@@ -470,8 +470,10 @@ class DataPlane:
         """HAProxy picks a server in the listener's default backend and connects."""
         be = fe.backend
         now = self.env._now
-        if fe.router is not None:  # L7 policies: reject, redirect or switch backend
-            d = fe.router.decide(t0 >= self.warmup)
+        if fe.router is not None:  # idle clients, L7 policies: wait, reject, redirect or switch backend
+            d = fe.router.decide(self, fe, t0, src, port)
+            if d is None:
+                return  # the request has not arrived yet
             if d.kind == "pool":
                 be = fe.router.backends.get(d.pool)
             elif d.kind != "default":

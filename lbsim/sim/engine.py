@@ -163,7 +163,7 @@ class Simulation:
             self.dp.set_flavor(flavor.vcpus, flavor.requests_per_second_per_vcpu, flavor.max_connections)
         # (L7 and TLS settings are those of this runtime's load balancer)
         own = scenario if self.lb is scenario.loadbalancer else scenario.model_copy(update={"loadbalancer": self.lb})
-        self.dp.l7 = L7Context(own, self.seed)
+        self.dp.l7 = L7Context(own, self.seed, base_dir)
         self.cp.quotas = scenario.octavia.quotas.limits()
         self.lb_name = self.lb.name
         self.topology = self.lb.topology

@@ -168,7 +168,7 @@ class L7Context:
     """The run's request-level state: L7 request mixes by listener and their statistics,
     and the TLS cost of each listener's connections (:mod:`lbsim.sim.tls`)."""
 
-    def __init__(self, scenario: m.Scenario, seed: int):
+    def __init__(self, scenario: m.Scenario, seed: int, base_dir: Any = None):
         self.stats = L7Stats()
         self.seed = seed
         flavor = scenario.loadbalancer.flavor
@@ -177,6 +177,10 @@ class L7Context:
         for src in scenario.traffic:
             self.tls_reuse.setdefault(src.listener, src.tls_session_reuse)
         self._tls_fns: dict[tuple[Any, ...], Any] = {}
+        self.idle: dict[str, IdleGate] = {}
+        for src in scenario.traffic:
+            if src.idle_clients is not None and src.listener not in self.idle:
+                self.idle[src.listener] = IdleGate(src.idle_clients, seed, src.listener, base_dir)
         self.mixes: dict[str, RequestMix] = {}
         for src in scenario.traffic:
             if src.listener in self.mixes or not src.requests:
@@ -204,18 +208,22 @@ class L7Context:
             )
         return self._tls_fns[key]
 
-    def router(self, listener: str, policies: Sequence[Policy], backends: Mapping[str, Any]) -> FrontendRouter | None:
-        """The router for a listener's frontend after a render; None without policies."""
-        if not policies:
+    def router(
+        self, listener: str, policies: Sequence[Policy], backends: Mapping[str, Any], timeout_client: float = 50.0
+    ) -> FrontendRouter | None:
+        """The router for a listener's frontend after a render; None without policies
+        and without idle clients."""
+        gate = self.idle.get(listener)
+        if not policies and gate is None:
             return None
         mix = self.mixes.get(listener)
-        return FrontendRouter(listener, policies, mix, backends, self.stats)
+        return FrontendRouter(listener, policies, mix, backends, self.stats, gate, timeout_client)
 
 
 class FrontendRouter:
     """One frontend's L7 routing: decision per request kind, backends by pool name."""
 
-    __slots__ = ("backends", "listener", "mix", "router", "stats")
+    __slots__ = ("backends", "gate", "listener", "mix", "router", "stats", "timeout_client")
 
     def __init__(
         self,
@@ -224,17 +232,25 @@ class FrontendRouter:
         mix: RequestMix | None,
         backends: Mapping[str, Any],
         stats: L7Stats,
+        gate: IdleGate | None = None,
+        timeout_client: float = 50.0,
     ):
         self.listener = listener
         self.mix = mix
         self.router = Router(policies, mix.kinds if mix is not None else [PLAIN])
         self.backends = backends
         self.stats = stats
+        self.gate = gate
+        self.timeout_client = timeout_client
 
-    def decide(self, counted: bool) -> Decision:
-        """The decision for the next request; counted in the statistics when ``counted``."""
+    def decide(self, dp: Any, fe: Any, t0: float, src: Any, port: int) -> Decision | None:
+        """What HAProxy does with the request of this connection: None while the request
+        has not arrived yet (an idle client; the data plane is called back), else the
+        decision, counted in the statistics after warm-up."""
+        if self.gate is not None and self.gate.hold(dp, fe, t0, src, port, self.timeout_client):
+            return None
         d = self.router.decide(self.mix.next() if self.mix is not None else 0)
-        if counted:
+        if t0 >= dp.warmup and self.router.policies:
             policy = next((p for p in self.router.policies if p.name == d.policy), None)
             c = self.stats.row(self.listener, policy)
             c.matched += 1
@@ -248,7 +264,7 @@ class FrontendRouter:
 
 
 def frontend_router(
-    ctx: L7Context | None, listener: str, raw: Any, backends: Mapping[str, Any]
+    ctx: L7Context | None, listener: str, raw: Any, backends: Mapping[str, Any], timeout_client_ms: Any = 50000
 ) -> tuple[FrontendRouter | None, list[str]]:
     """The router of a listener's frontend after an HAProxy (re)load, and the pools its
     policies add to the listener (they get a ``<pool>:<listener>`` backend).
@@ -256,8 +272,60 @@ def frontend_router(
     ``raw`` is the listener's ``l7policies`` (dicts); ``backends`` the enabled pools'
     backends by pool name (a REDIRECT_TO_POOL to any other pool is not rendered).
     """
-    if ctx is None or not raw:
+    if ctx is None or (not raw and listener not in ctx.idle):
         return None, []
-    policies = rendered_policies(policies_from_attrs(raw), pool_enabled=lambda p: p in backends)
+    policies = rendered_policies(policies_from_attrs(raw or []), pool_enabled=lambda p: p in backends)
     pools = sorted({p.redirect_pool for p in policies if p.redirect_pool is not None})
-    return ctx.router(listener, policies, backends), pools
+    timeout = float(timeout_client_ms if timeout_client_ms is not None else 50000) / 1000.0
+    return ctx.router(listener, policies, backends, timeout), pools
+
+
+class IdleGate:
+    """Idle clients of one listener (:mod:`lbsim.scenario.idle`): which connections wait
+    before sending, for how long, and HAProxy's 408 when the wait passes ``timeout client``."""
+
+    def __init__(self, spec: Any, seed: int, listener: str, base_dir: Any = None):
+        from lbsim.sim.distributions import make_sampler
+
+        self.fraction = float(spec.fraction)
+        self._uni = stream(seed, f"idle:{listener}")
+        self._idle = make_sampler(spec.idle, stream(seed, f"idle-time:{listener}"), base_dir)
+        self._buf: list[float] = []
+        self._pos = 0
+        self.ready: set[tuple[float, Any, int]] = set()
+        self.cut = 0
+        self.dp: Any = None
+
+    def _u(self) -> float:
+        if self._pos >= len(self._buf):
+            self._buf = self._uni.random(BLOCK).tolist()
+            self._pos = 0
+        u = self._buf[self._pos]
+        self._pos += 1
+        return float(u)
+
+    def hold(self, dp: Any, fe: Any, t0: float, src: Any, port: int, timeout: float) -> bool:
+        """True when the connection's request is not there yet: the data plane is called
+        back when it arrives (``dispatch``) or when HAProxy gives up (408)."""
+        key = (t0, src, port)
+        if key in self.ready:  # the request arrived: go on
+            self.ready.discard(key)
+            return False
+        if self._u() >= self.fraction:
+            return False
+        idle = float(self._idle())
+        self.dp = dp
+        if idle >= timeout:
+            self.cut += 1
+            dp.env.call_later(timeout, self._cut, fe, key)
+        else:
+            self.ready.add(key)
+            dp.env.call_later(idle, self._arrived, fe, key)
+        return True
+
+    def _cut(self, fe: Any, key: tuple[float, Any, int]) -> None:
+        t0, src, port = key
+        self.dp.finish((t0, src, port, None, -1, self.dp.env._now, fe, 0, False), -1, "408")
+
+    def _arrived(self, fe: Any, key: tuple[float, Any, int]) -> None:
+        self.dp.dispatch(fe, *key)
