@@ -360,3 +360,27 @@ def test_idle_clients_are_cut_at_timeout_client_data() -> None:
     after = ok[ok["time"] > 80]["latency"].median()
     assert before < 0.05 and after > 1.0  # silent clients now fill the 50 slots
     assert res.passed  # ONLINE at 50 s, DEGRADED (FULL) at 110 s
+
+
+# --------------------------------------------------------------------------------------
+# insert_headers
+# --------------------------------------------------------------------------------------
+
+
+def test_insert_headers_rendered_and_validated(tmp_path: Path) -> None:
+    sc = load_scenario(ROOT / "scenarios" / "l7" / "host-path-routing.yaml")
+    text = render(sc, ids="name")
+    web = text[text.index("\nbackend web:http") :].split("\n\n")[0]
+    assert "    option forwardfor" in web and "    http-request set-header X-Forwarded-Proto http" in web
+    assert "X-Forwarded-Port" not in web
+    data = yaml.safe_load((FEATURES / "allowed-cidrs.yaml").read_text())
+    data.pop("events")
+    li = data["loadbalancer"]["listeners"][0]
+    li["insert_headers"] = {"X-SSL-Client-DN": "true"}
+    assert "['X-SSL-Client-DN'] is not a valid option for HTTP protocol listener." in _problems(_write(tmp_path, data))
+    li["insert_headers"] = {"X-Forwarded-Host": "true"}
+    assert "['X-Forwarded-Host'] is not a valid option for insert_headers" in _problems(_write(tmp_path, data))
+    li["insert_headers"] = {"X-Forwarded-For": "true"}
+    li["protocol"] = "TCP"
+    data["loadbalancer"]["pools"][0]["protocol"] = "TCP"
+    assert "insert-headers is not a valid option for a TCP protocol listener." in _problems(_write(tmp_path, data))

@@ -15,7 +15,9 @@
 * one ``frontend <listener_id>`` per enabled listener of an enabled load balancer (UDP
   and SCTP listeners are keepalived/LVS, not HAProxy, and are left out), then one
   ``backend <pool_id>:<listener_id>`` for each enabled pool it uses (the listener's
-  ``default_pool``; the scenario model has no L7 policies).
+  ``default_pool``, and the redirect pools of its L7 policies: :mod:`lbsim.haproxy.l7`
+  renders their ``acl``/``http-request deny``/``redirect``/``use_backend`` lines;
+  ``insert_headers`` adds its backend lines, :mod:`lbsim.scenario.headers`).
 * server lines ``server <member_id> <address>:<port> weight <w> [check ...] [cookie ...]
   [send-proxy[-v2]] [backup] [disabled]`` for every member (disabled ones included).
 
@@ -26,8 +28,8 @@ names with :func:`lbsim.results.folder.object_id` (uuid5), so the frontend of li
 ``show stat``; :func:`haproxy_names` gives the mapping either way.
 
 Left out on purpose (they need things a scenario does not describe, and do not change
-balancing or health checking): TLS certificates and client authentication, L7 policies,
-``insert_headers``, the ``log-format`` line of ``connection_logging`` and the
+balancing or health checking): TLS certificates and client authentication, the
+``log-format`` line of ``connection_logging`` and the
 ``nbthread``/``cpu-map`` lines of the TuneD profile. Expanded expected codes are written in
 ascending order (Octavia joins a set, whose order is arbitrary; the regex means the same).
 
@@ -54,6 +56,7 @@ from typing import Literal
 from lbsim.haproxy import l7
 from lbsim.haproxy.healthcheck import expand_expected_codes
 from lbsim.scenario import model as m
+from lbsim.scenario.headers import backend_header_lines
 from lbsim.scenario.ids import object_id
 
 __all__ = [
@@ -393,6 +396,7 @@ def _backend(
             out += ["    option external-check", f"    external-check command {command}"]
         if not loopback:
             out.append("    load-server-state-from-file global")
+    out += backend_header_lines(li.protocol, pool.protocol, li.insert_headers)
     out += [
         f"    fullconn {_limit(li)}",
         "    option allbackups",

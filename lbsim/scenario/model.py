@@ -278,6 +278,7 @@ class Listener(_Strict):
     timeout_tcp_inspect: TimeoutMs = 0
     default_tls_container_ref: str | None = None
     l7policies: list[L7Policy] = Field(default_factory=list, description="L7 policies (HTTP/TERMINATED_HTTPS)")
+    insert_headers: dict[str, str] = Field(default_factory=dict, description="headers added to member requests")
     allowed_cidrs: AllowedCidrs = Field(default=None, description="client CIDRs let in (VIP security group)")
 
 

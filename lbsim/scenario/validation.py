@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from lbsim.scenario import model as m
 from lbsim.scenario.access import check_allowed_cidrs
+from lbsim.scenario.headers import check_insert_headers
 from lbsim.scenario.l7 import check_l7, check_mixes
 from lbsim.scenario.unset import restore_defaults
 
@@ -256,6 +257,7 @@ def _check_tree(lb: m.LoadBalancer, lpath: PathT, base_dir: Path | None) -> Iter
 
     yield from check_l7(lb.listeners, pools_by_name, lpath)
     yield from check_allowed_cidrs(lb.listeners, lb.vip_address, lpath)
+    yield from check_insert_headers(lb.listeners, lpath)
 
     for i, p in enumerate(lb.pools):
         here = (*lpath, "pools", i)
