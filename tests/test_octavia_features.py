@@ -384,3 +384,39 @@ def test_insert_headers_rendered_and_validated(tmp_path: Path) -> None:
     li["protocol"] = "TCP"
     data["loadbalancer"]["pools"][0]["protocol"] = "TCP"
     assert "insert-headers is not a valid option for a TCP protocol listener." in _problems(_write(tmp_path, data))
+
+
+# --------------------------------------------------------------------------------------
+# VIP QoS (vip_qos_policy_id)
+# --------------------------------------------------------------------------------------
+
+
+def _qos_scenario(policy: str | None, rate: float) -> Any:
+    path = FEATURES / "vip-qos.yaml"
+    sc = load_scenario(path)
+    lb = sc.loadbalancer.model_copy(update={"vip_qos_policy_id": policy})
+    src = sc.traffic[0].model_copy(update={"arrival": sc.traffic[0].arrival.model_copy(update={"rate": rate})})
+    return sc.model_copy(update={"loadbalancer": lb, "traffic": [src], "warmup": 0.0})
+
+
+def test_vip_qos_caps_throughput_at_the_limit_with_latency_and_drops() -> None:
+    # 150 responses/s of 10,000 bytes (12,000 kbit/s) through an 8,000 kbit/s VIP limit
+    limited = run_scenario(_qos_scenario("limit-8m", 150.0)).summary
+    free = run_scenario(_qos_scenario(None, 150.0)).summary
+    limit_rps = 8000 * 1000 / 8 / 10000  # 100 responses per second
+    assert abs(limited["throughput"] - limit_rps) / limit_rps < 0.03
+    assert abs(free["throughput"] - 150.0) / 150.0 < 0.05
+    assert limited["latency"]["mean"] > 20 * free["latency"]["mean"]
+    assert limited["errors"].get("qos", 0) > 0 and "qos" not in free["errors"]
+    # under the limit the policy costs almost nothing (a burst absorbs Poisson bunching)
+    under = run_scenario(_qos_scenario("limit-8m", 50.0)).summary
+    assert "qos" not in under["errors"] and under["latency"]["mean"] < 2 * free["latency"]["mean"]
+
+
+def test_vip_qos_policy_must_exist(tmp_path: Path) -> None:
+    data = yaml.safe_load((FEATURES / "vip-qos.yaml").read_text(encoding="utf-8"))
+    data["loadbalancer"]["vip_qos_policy_id"] = "nope"
+    assert "Invalid input for field/attribute vip_qos_policy_id. Value: 'nope' not found." in _problems(
+        _write(tmp_path, data)
+    )
+

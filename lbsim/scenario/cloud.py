@@ -50,10 +50,14 @@ class Network(_Strict):
 
 
 class QosPolicy(_Strict):
-    """A QoS policy a VIP may name (``vip_qos_policy_id``); the twin records, not enforces, it."""
+    """A QoS policy a VIP may name (``vip_qos_policy_id``) with its bandwidth-limit rule:
+    ``max_kbps`` (kilobits per second; none or 0: no limit) and ``max_burst_kbps`` (the
+    bucket, kilobits; none or 0: 80 % of ``max_kbps``). A load balancer naming it has its
+    responses shaped to that rate (:mod:`lbsim.sim.qos`)."""
 
     name: Name
-    max_kbps: Annotated[int, Field(ge=0)] | None = None
+    max_kbps: Annotated[int, Field(ge=0, le=2147483647)] | None = None
+    max_burst_kbps: Annotated[int, Field(ge=0, le=2147483647)] | None = None
 
 
 def _default_networks() -> list[Network]:

@@ -307,6 +307,7 @@ class LoadBalancer(_Strict):
     vip_subnet: Name | None = Field(
         default=None, description="lbsim: the subnet of network: the VIP is on (default: the first one)"
     )
+    vip_qos_policy_id: Name | None = Field(default=None, description="a QoS policy of network: (bandwidth limit)")
     listeners: list[Listener] = Field(default_factory=list)
     pools: list[Pool] = Field(default_factory=list)
 

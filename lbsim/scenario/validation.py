@@ -201,6 +201,11 @@ def _check_vips(sc: m.Scenario, trees: list[tuple[PathT, m.LoadBalancer]]) -> It
     for lp, lb in trees:
         if lb.name == m.NO_LOADBALANCER:
             continue
+        if lb.vip_qos_policy_id is not None and lb.vip_qos_policy_id not in {q.name for q in sc.network.qos_policies}:
+            yield (
+                (*lp, "vip_qos_policy_id"),
+                (f"Invalid input for field/attribute vip_qos_policy_id. Value: '{lb.vip_qos_policy_id}' not found."),
+            )
         if lb.vip_subnet is not None and lb.vip_subnet not in subnets:
             yield (*lp, "vip_subnet"), _unknown("subnet", lb.vip_subnet, subnets)
             continue

@@ -133,6 +133,8 @@ def coverage(sim: Simulation) -> str | None:
         return "the amphora has a flavor (CPU model)"
     if not sim.dp.vip_up:
         return "the VIP is down"
+    if getattr(sim.dp, "qos", None) is not None:
+        return "the VIP has a QoS bandwidth limit"
     for src in sc.traffic:
         if isinstance(src.arrival, m.Trace):
             return "a traffic source replays a trace"

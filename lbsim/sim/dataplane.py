@@ -54,6 +54,8 @@ OUT_504 = "504"
 OUT_CONNECT = "connect"
 #: a client outside the listener's ``allowed_cidrs`` (its packets never reach HAProxy)
 OUT_DENIED = "denied"
+#: dropped by the VIP's QoS bandwidth limit (lbsim.sim.qos)
+OUT_QOS = "qos"
 
 #: Octavia's ``retries 3``
 RETRIES = 3
@@ -352,6 +354,8 @@ class DataPlane:
         self.compiled: Any = None
         #: the run's L7 state (:class:`lbsim.sim.l7.L7Context`), None without L7 policies
         self.l7: Any = None
+        #: the VIP's QoS bandwidth limit (:class:`lbsim.sim.qos.VipShaper`), None without one
+        self.qos: Any = None
 
     # ------------------------------------------------------------------ topology
     def add_server(self, server: Server) -> None:
@@ -630,21 +634,24 @@ class DataPlane:
                 be.balancer.release(req[4])
             if be.store_on_response:
                 be.remember(req[1], server)
-            fe.bytes_out += fe.response_bytes
-            t0 = req[0]
-            if t0 >= self.warmup:
-                lat = self._lat
-                lat.append(now - t0)
-                self._who.append(server.gidx)
-                self._when.append(now)
-                if len(lat) >= FLUSH:
-                    self.latency.flush()
-                if self.log_requests:
-                    self.log.append((t0, req[1], server.gidx, now - t0, OUT_OK))
-            if fe.backlog or self.cpu_cores:
-                self._release_frontend(fe)
+            if self.qos is not None and self._shape(server, req):
+                pass  # the VIP's bandwidth limit holds the response back (or drops it)
             else:
-                fe.active -= 1
+                fe.bytes_out += fe.response_bytes
+                t0 = req[0]
+                if t0 >= self.warmup:
+                    lat = self._lat
+                    lat.append(now - t0)
+                    self._who.append(server.gidx)
+                    self._when.append(now)
+                    if len(lat) >= FLUSH:
+                        self.latency.flush()
+                    if self.log_requests:
+                        self.log.append((t0, req[1], server.gidx, now - t0, OUT_OK))
+                if fe.backlog or self.cpu_cores:
+                    self._release_frontend(fe)
+                else:
+                    fe.active -= 1
         server.busy -= 1
         server.served += 1
         q = server.queue
@@ -661,6 +668,48 @@ class DataPlane:
                 return (now + s, server, nxt)
             self.drain_queue(server)
         return None
+
+    def deliver(self, gidx: int, req: Request) -> None:
+        """A successful response reaches the client: bytes, latency, the frontend slot
+        (what :meth:`complete` does inline; here for responses the VIP QoS held back)."""
+        fe: Frontend = req[6]
+        now = self.env._now
+        fe.bytes_out += fe.response_bytes
+        t0 = req[0]
+        if t0 >= self.warmup:
+            lat = self._lat
+            lat.append(now - t0)
+            self._who.append(gidx)
+            self._when.append(now)
+            if len(lat) >= FLUSH:
+                self.latency.flush()
+            if self.log_requests:
+                self.log.append((t0, req[1], gidx, now - t0, OUT_OK))
+        if fe.backlog or self.cpu_cores:
+            self._release_frontend(fe)
+        else:
+            fe.active -= 1
+
+    def _shape(self, server: Server, req: Request) -> bool:
+        """VIP QoS: True when the response waits for tokens (delivered later) or is dropped
+        because it would wait past the listener's ``timeout client``."""
+        fe: Frontend = req[6]
+        wait = self.qos.wait(fe.response_bytes, self.env._now)
+        if wait <= 0.0:
+            return False
+        if wait > self.qos.timeout_client(fe):
+            self.qos.give_back(fe.response_bytes)
+            # (the balancer already released the connection when the member answered)
+            self.finish((req[0], req[1], req[2], req[3], req[4], req[5], fe, req[7], False), -1, OUT_QOS)
+        else:
+            self.env.call_later(wait, self._shaped_done, server.gidx, req)
+        return True
+
+    def _shaped_done(self, gidx: int, req: Request) -> None:
+        if req[6].alive:
+            self.deliver(gidx, req)
+        else:
+            self.finish(req, gidx, OUT_CONNECT, False)
 
     def drain_queue(self, server: Server) -> None:
         """Start queued requests while slots are free (or time them out if it stopped answering)."""

@@ -30,6 +30,7 @@ from lbsim.sim.dataplane import OUT_CONNECT, DataPlane
 from lbsim.sim.distributions import make_sampler, stream
 from lbsim.sim.kernel import TwinEnvironment
 from lbsim.sim.l7 import L7Context
+from lbsim.sim.qos import vip_shaper
 from lbsim.sim.traffic import EPHEMERAL_PORTS, client_addresses, load_trace, make_gap_fn
 
 ProgressFn = Callable[[float], None]
@@ -164,6 +165,7 @@ class Simulation:
         # (L7 and TLS settings are those of this runtime's load balancer)
         own = scenario if self.lb is scenario.loadbalancer else scenario.model_copy(update={"loadbalancer": self.lb})
         self.dp.l7 = L7Context(own, self.seed, base_dir)
+        self.dp.qos = vip_shaper(scenario, self.lb)
         self.cp.quotas = scenario.octavia.quotas.limits()
         self.lb_name = self.lb.name
         self.topology = self.lb.topology
