@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from lbsim import load_scenario, run_scenario
@@ -129,8 +130,10 @@ def test_update_to_reject_clears_the_redirect_fields() -> None:
     assert p.attrs["action"] == "REJECT" and p.attrs["redirect_url"] is None and p.attrs["redirect_http_code"] is None
 
 
-def test_api_events_change_routing_in_a_run(tmp_path: Path) -> None:
-    """A REDIRECT_TO_POOL created at 10 s takes api traffic once its rule exists (12 s); a
+@pytest.mark.parametrize("form", ["loadbalancer", "loadbalancers"])
+def test_api_events_change_routing_in_a_run(tmp_path: Path, form: str) -> None:
+    """(Both scenario forms: the one-LB engine and the multi-LB world send the same calls.)
+    A REDIRECT_TO_POOL created at 10 s takes api traffic once its rule exists (12 s); a
     REJECT policy without rules is not rendered until a rule is added at 20 s; deleting the first policy at 30 s sends api
     traffic back to the default pool."""
     member = {"concurrency": 50, "service_time": {"dist": "constant", "value": 0.001}}
@@ -192,6 +195,8 @@ def test_api_events_change_routing_in_a_run(tmp_path: Path) -> None:
             {"at": 15, "listener": "http", "provisioning_status": "ACTIVE"},
         ],
     }
+    if form == "loadbalancers":
+        data["loadbalancers"] = [data.pop("loadbalancer")]
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     res = run_scenario(load_scenario(path), base_dir=tmp_path, log_requests=True)

@@ -25,6 +25,7 @@ from lbsim.octavia.status import update_health
 from lbsim.octavia.timeline import Timeline
 from lbsim.scenario import model as m
 from lbsim.scenario.access import separate_monitor
+from lbsim.scenario.health_paths import path_table
 from lbsim.sim.amphora import Amphora
 from lbsim.sim.dataplane import OUT_CONNECT, DataPlane
 from lbsim.sim.distributions import make_sampler, stream
@@ -123,6 +124,24 @@ def member_serving(name: str, body: dict[str, Any]) -> m.Member:
     return m.Member.model_validate({**{k: v for k, v in body.items() if k in fields}, "name": name})
 
 
+def api_call_of(ev: m.ApiEvent) -> tuple[str, str, dict[str, Any], m.Member | None]:
+    """What an ``api:`` event asks: (object type, name, request body, serving model).
+
+    A create names its parents beside ``set`` (``pool: p1``); they go into the body as the
+    client would send them. A member create also says how the member serves requests.
+    One function for the one-LB engine and the multi-LB world, so both send the same call.
+    """
+    kind, name = ev.target
+    body: dict[str, Any] = dict(ev.set)
+    if ev.api == "create":
+        for parent in ("l7policy", "pool", "listener", "loadbalancer"):
+            pv = getattr(ev, parent)
+            if pv is not None and parent != kind:
+                body.setdefault(parent, pv)
+    serving = member_serving(name, ev.set) if ev.api == "create" and kind == "member" else None
+    return kind, name, body, serving
+
+
 class Simulation:
     """One run of one scenario, or one load balancer's runtime inside a shared world.
 
@@ -166,6 +185,9 @@ class Simulation:
         own = scenario if self.lb is scenario.loadbalancer else scenario.model_copy(update={"loadbalancer": self.lb})
         self.dp.l7 = L7Context(own, self.seed, base_dir)
         self.dp.qos = vip_shaper(scenario, self.lb)
+        self.dp.health_paths = {
+            mem.name: t for p in self.lb.pools for mem in p.members if (t := path_table(mem.health_paths, mem.status))
+        }
         self.cp.quotas = scenario.octavia.quotas.limits()
         self.lb_name = self.lb.name
         self.topology = self.lb.topology
@@ -516,14 +538,7 @@ class Simulation:
                     self._close_fault(f)
 
     def _api(self, ev: m.ApiEvent) -> None:
-        kind, name = ev.target
-        body: dict[str, Any] = dict(ev.set)
-        if ev.api == "create":
-            for parent in ("l7policy", "pool", "listener", "loadbalancer"):
-                pv = getattr(ev, parent)
-                if pv is not None and parent != kind:
-                    body.setdefault(parent, pv)
-        serving = member_serving(name, ev.set) if ev.api == "create" and kind == "member" else None
+        kind, name, body, serving = api_call_of(ev)
         self.api_request(ev.api, kind, name, body, cascade=ev.cascade, fail=ev.fail, serving=serving)
 
     def api_request(

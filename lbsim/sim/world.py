@@ -36,7 +36,7 @@ from lbsim.octavia.timeline import Timeline
 from lbsim.scenario import model as m
 from lbsim.scenario.ids import object_id
 from lbsim.sim.dataplane import DataPlane
-from lbsim.sim.engine import ApiCall, ProgressFn, RawRun, Simulation, member_serving
+from lbsim.sim.engine import ApiCall, ProgressFn, RawRun, Simulation, api_call_of, member_serving
 from lbsim.sim.kernel import TwinEnvironment
 from lbsim.sim.metrics import LatencyRecorder
 
@@ -304,14 +304,7 @@ class World:
         """An ``api:`` event: the call as a client would make it."""
         if ev.amphora is not None:
             return self.amphora_failover(ev.amphora)
-        kind, name = ev.target
-        body: dict[str, Any] = dict(ev.set)
-        if ev.api == "create":
-            for parent in ("pool", "listener", "loadbalancer"):
-                pv = getattr(ev, parent)
-                if pv is not None and parent != kind:
-                    body.setdefault(parent, pv)
-        serving = member_serving(name, ev.set) if ev.api == "create" and kind == "member" else None
+        kind, name, body, serving = api_call_of(ev)
         return self.api_request(ev.api, kind, name, body, cascade=ev.cascade, fail=ev.fail, serving=serving)
 
     def api_request(
