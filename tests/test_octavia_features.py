@@ -420,3 +420,41 @@ def test_vip_qos_policy_must_exist(tmp_path: Path) -> None:
         _write(tmp_path, data)
     )
 
+
+# --------------------------------------------------------------------------------------
+# HTTP monitor options: members answer per path (health_paths)
+# --------------------------------------------------------------------------------------
+
+
+def test_monitor_sees_the_path_it_checks(tmp_path: Path) -> None:
+    path = FEATURES / "health-paths.yaml"
+    res = run_scenario(load_scenario(path), base_dir=path.parent, log_requests=True)
+    assert res.passed, res.expectations  # api-1 ONLINE; web members DOWN until url_path is fixed
+    log = res.requests
+    # api-1's /healthz is fine while / fails: it keeps its half of the api traffic, all 500s
+    assert 0.4 * 20 * 120 < (log["outcome"] == "500").sum() < 0.6 * 20 * 120
+    # the wrong path (404) took every web member down: 503 until shortly after the fix at 60 s
+    no_server = log[log["outcome"] == "503"]
+    assert len(no_server) > 0.8 * 20 * 50 and no_server["time"].max() < 75
+    # without the per-path answers the monitors see what users see: api-1 goes down
+    # instead, and the web members answer /health like / (no 503 at all)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for pool in data["loadbalancer"]["pools"]:
+        for mem in pool["members"]:
+            del mem["health_paths"]
+    plain = run_scenario(load_scenario(_write(tmp_path, data)), log_requests=True).requests
+    assert (plain["outcome"] == "503").sum() == 0
+    assert (plain["outcome"] == "500").sum() < 0.1 * 20 * 120
+
+
+def test_health_paths_are_validated(tmp_path: Path) -> None:
+    data = yaml.safe_load((FEATURES / "health-paths.yaml").read_text(encoding="utf-8"))
+    members = data["loadbalancer"]["pools"][0]["members"]
+    members[0]["health_paths"] = {"healthz": "healthy"}
+    members[1]["health_paths"] = {"FETCH /healthz": 200}
+    text = _problems(_write(tmp_path, data))
+    assert "expected '/path' or 'METHOD /path'" in text and "the method must be one of" in text
+    members[0]["health_paths"] = {"/healthz": 700}
+    members[1]["health_paths"] = {"/healthz": "dead"}
+    text = _problems(_write(tmp_path, data))
+    assert "HTTP status 100-599" in text and "health_paths" in text

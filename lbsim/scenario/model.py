@@ -115,6 +115,7 @@ from lbsim.scenario.cloud import NetworkSettings as NetworkSettings
 from lbsim.scenario.cloud import QosPolicy as QosPolicy
 from lbsim.scenario.cloud import Subnet as Subnet
 from lbsim.scenario.cloud import TrafficEvent as TrafficEvent
+from lbsim.scenario.health_paths import HealthPaths as HealthPaths
 from lbsim.scenario.idle import IdleClients as IdleClients
 from lbsim.scenario.l7 import L7Policy as L7Policy
 from lbsim.scenario.l7 import L7Rule as L7Rule
@@ -207,6 +208,7 @@ class Member(_Strict):
     admin_state_up: bool = True
     monitor_address: str | None = None
     monitor_port: Port | None = None
+    health_paths: HealthPaths | None = Field(default=None, description="lbsim: HTTP check answers per path")
     concurrency: Annotated[int, Field(ge=1, le=100_000, description="requests served at once")] = 1
     service_time: Distribution = Field(default_factory=lambda: _exp(0.01))
     behaviour: Literal["healthy", "refuse", "hang", "error", "slow"] = "healthy"

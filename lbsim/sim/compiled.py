@@ -157,6 +157,8 @@ def coverage(sim: Simulation) -> str | None:
         for s in be.servers:
             if s.behaviour is not HEALTHY or s.check_behaviour is not HEALTHY or s.partitioned:
                 return f"member {s.name} is not healthy"
+            if s.health_paths is not None:
+                return f"member {s.name} answers health checks per path"
         bal: Any = be.balancer
         if be.algorithm == "ROUND_ROBIN" and not bal._act.count:
             return f"pool {be.name} has no usable active member"

@@ -82,6 +82,7 @@ class Server:
         "factor",
         "failed",
         "gidx",
+        "health_paths",
         "name",
         "partial_fault",
         "partial_fraction",
@@ -120,6 +121,8 @@ class Server:
         self.partial_fraction = 0.0
         self.partial_fault = REFUSE
         self.partitioned = False
+        #: what HTTP checks get per "METHOD /path" or "/path" (lbsim.scenario.health_paths)
+        self.health_paths: dict[str, tuple[str, int]] | None = None
         self.serving = self.behaviour is HEALTHY or self.behaviour is SLOW
         self.busy = 0
         self.queue: deque[Request] = deque()
@@ -356,12 +359,16 @@ class DataPlane:
         self.l7: Any = None
         #: the VIP's QoS bandwidth limit (:class:`lbsim.sim.qos.VipShaper`), None without one
         self.qos: Any = None
+        #: members' HTTP check answers per path, by member name (lbsim.scenario.health_paths)
+        self.health_paths: dict[str, dict[str, tuple[str, int]]] = {}
 
     # ------------------------------------------------------------------ topology
     def add_server(self, server: Server) -> None:
         """Register a member server (global index = order of registration)."""
         self.servers.append(server)
         self.server_by_name[server.name] = server
+        if self.health_paths:
+            server.health_paths = self.health_paths.get(server.name)
         n = len(self.servers)
         if n > len(self.member_errors):
             self.member_errors += [{} for _ in range(n - len(self.member_errors))]

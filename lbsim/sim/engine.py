@@ -25,6 +25,7 @@ from lbsim.octavia.status import update_health
 from lbsim.octavia.timeline import Timeline
 from lbsim.scenario import model as m
 from lbsim.scenario.access import separate_monitor
+from lbsim.scenario.health_paths import path_table
 from lbsim.sim.amphora import Amphora
 from lbsim.sim.dataplane import OUT_CONNECT, DataPlane
 from lbsim.sim.distributions import make_sampler, stream
@@ -184,6 +185,9 @@ class Simulation:
         own = scenario if self.lb is scenario.loadbalancer else scenario.model_copy(update={"loadbalancer": self.lb})
         self.dp.l7 = L7Context(own, self.seed, base_dir)
         self.dp.qos = vip_shaper(scenario, self.lb)
+        self.dp.health_paths = {
+            mem.name: t for p in self.lb.pools for mem in p.members if (t := path_table(mem.health_paths, mem.status))
+        }
         self.cp.quotas = scenario.octavia.quotas.limits()
         self.lb_name = self.lb.name
         self.topology = self.lb.topology
