@@ -26,6 +26,7 @@ from lbsim.scenario.errors import (
     _describe,
     format_path,
 )
+from lbsim.scenario.gcpause import gc_paused
 from lbsim.scenario.model import Scenario
 from lbsim.scenario.sanity import check_values
 from lbsim.scenario.sanity import scenario_warnings as sanity_warnings
@@ -171,7 +172,16 @@ def _line_for(lines: dict[PathT, int], path: PathT) -> int | None:
 
 
 def parse_scenario(text: str, file: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
-    """Parse and validate scenario text; raise :class:`ScenarioError` with every problem."""
+    """Parse and validate scenario text; raise :class:`ScenarioError` with every problem.
+
+    The cyclic collector is paused meanwhile (:mod:`lbsim.scenario.gcpause`): a large
+    scenario's objects all live on, and re-traversing them was half of parsing.
+    """
+    with gc_paused():
+        return _parse_scenario(text, file, base_dir)
+
+
+def _parse_scenario(text: str, file: str, base_dir: Path | None) -> Scenario:
     try:
         limits = _limits(text)
         if limits:

@@ -1,0 +1,130 @@
+"""Set-up stays O(members) and cheap per member (issue 15, "scale to 10,000 members").
+
+These tests count things (random generators created, collector runs, bytes per status
+row) rather than time anything, so they fail on a regression whatever the machine's load.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lbsim.sim.amphora as amphora_mod
+from lbsim.api import run_scenario
+from lbsim.bench import bench_yaml
+from lbsim.octavia.timeline import Timeline, Transition
+from lbsim.scenario import model as m
+from lbsim.scenario.gcpause import gc_paused
+from lbsim.scenario.loader import parse_scenario
+from lbsim.sim.amphora import lazy_uniform
+from lbsim.sim.distributions import make_sampler, stream
+
+
+@given(seed=st.integers(0, 2**32 - 1), name=st.text(min_size=1, max_size=20), n=st.integers(1, 5000))
+@settings(max_examples=40, deadline=None)
+def test_lazy_partial_stream_draws_what_an_eager_one_draws(seed: int, name: str, n: int) -> None:
+    """Creating the named stream on first use changes no number (same seed, same name)."""
+    lazy = lazy_uniform(seed, name)
+    eager = make_sampler(m.Uniform(dist="uniform", low=0, high=1), stream(seed, name))
+    assert [lazy() for _ in range(n)] == [eager() for _ in range(n)]
+    assert lazy.mean == eager.mean == 0.5
+
+
+@pytest.fixture
+def count_streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Names of the random streams the amphora module creates."""
+    made: list[str] = []
+    real = amphora_mod.stream
+
+    def counting(seed: int, name: str) -> np.random.Generator:
+        made.append(name)
+        return real(seed, name)
+
+    monkeypatch.setattr(amphora_mod, "stream", counting)
+    yield made
+
+
+def test_set_up_creates_no_stream_per_member(count_streams: list[str]) -> None:
+    """600 members without partial faults: a handful of streams, not one per member."""
+    text = bench_yaml("ROUND_ROBIN", 600, 2000)
+    res = run_scenario(parse_scenario(text, "scale.yaml"), scenario_yaml=text, engine="exact")
+    assert int(res.summary["requests"]) > 0
+    assert not [n for n in count_streams if n.startswith("partial:")]
+    assert len(count_streams) < 10
+
+
+def _gen2_runs(fn: Any) -> int:
+    runs = [0]
+
+    def cb(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            runs[0] += 1
+
+    gc.collect()
+    gc.callbacks.append(cb)
+    try:
+        fn()
+    finally:
+        gc.callbacks.remove(cb)
+    return runs[0]
+
+
+def test_parsing_a_large_scenario_runs_no_full_collection() -> None:
+    """Parsing 3,000 members builds objects that all live on: no oldest-generation
+    collection re-traverses them while parsing (it did several times, half of parse time)."""
+    text = bench_yaml("ROUND_ROBIN", 3000, 2000)
+    assert gc.isenabled()
+    assert _gen2_runs(lambda: parse_scenario(text, "scale.yaml")) == 0
+    assert gc.isenabled()
+
+
+def test_gc_paused_restores_the_collector_state() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause holds
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+
+
+def test_status_rows_are_plain_tuples() -> None:
+    """A status row carries no per-instance dict (a frozen dataclass did: slower to build,
+    larger to keep) and still reads by field name."""
+    row = Transition(0.0, "member", "m1", "operating_status", "", "ONLINE")
+    assert isinstance(row, tuple)
+    assert not hasattr(row, "__dict__")
+    assert (row.name, row.new) == ("m1", "ONLINE")
+
+
+def test_initial_status_recording_is_compact() -> None:
+    """Recording one initial value per member costs well under 0.5 KB each."""
+    tl = Timeline()
+    names = [f"m{i}" for i in range(5000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for name in names:
+            tl.set(0.0, "member", name, "operating_status", "ONLINE")
+        per_row = (tracemalloc.get_traced_memory()[0] - before) / len(names)
+    finally:
+        tracemalloc.stop()
+    assert per_row < 450, per_row  # 491 bytes with the frozen dataclass rows
+    assert tl.value_at("member", "m42", "operating_status", 5.0) == "ONLINE"
