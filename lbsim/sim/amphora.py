@@ -28,7 +28,8 @@ from lbsim.octavia.timeline import Timeline
 from lbsim.scenario import model as m
 from lbsim.scenario.access import address_filter
 from lbsim.scenario.gcpause import gc_paused
-from lbsim.sim.dataplane import HEALTHY, SLOW, Backend, DataPlane, Frontend, Server
+from lbsim.scenario.health_paths import answer_for
+from lbsim.sim.dataplane import CANON, ERROR, HEALTHY, SLOW, Backend, DataPlane, Frontend, Server
 from lbsim.sim.distributions import Sampler, make_sampler, stream
 from lbsim.sim.kernel import TwinEnvironment
 from lbsim.sim.l7 import frontend_router
@@ -65,6 +66,9 @@ class Monitor:
     fall: int
     expected: frozenset[int]
     connect_timeout: float = 5.0
+    #: HTTP/HTTPS checks: the request line Octavia renders (``http_method``, ``url_path``)
+    method: str = "GET"
+    path: str = "/"
 
     @classmethod
     def from_obj(cls, hm: Obj, connect_timeout: float = 5.0) -> Monitor:
@@ -77,6 +81,8 @@ class Monitor:
             fall=int(a.get("max_retries_down") or 3),
             expected=hc.expand_expected_codes(str(a.get("expected_codes") or "200")),
             connect_timeout=connect_timeout,
+            method=str(a.get("http_method") or "GET"),
+            path=str(a.get("url_path") or "/"),
         )
 
 
@@ -374,6 +380,10 @@ class Amphora:
             return
         srv = st.server
         b = srv.check_behaviour
+        status = srv.status
+        if srv.health_paths is not None and mon.type in ("HTTP", "HTTPS") and b in (HEALTHY, SLOW, ERROR):
+            b, status = answer_for(srv.health_paths, mon.method, mon.path)  # the application answers per path
+            b = CANON[b]
         if (b is HEALTHY or b is SLOW) and not srv.partitioned and counter.health == counter.full:
             env.call_later(mon.delay, self._check, st, gen)  # passes at once, changes nothing
             return
@@ -383,8 +393,8 @@ class Amphora:
         else:
             out = hc.check_outcome(
                 mon.type,
-                self.check_behaviour(srv),
-                status=srv.status,
+                self.check_behaviour(srv) if b is srv.check_behaviour else b,
+                status=status,
                 timeout=mon.timeout,
                 delay=mon.delay,
                 expected=mon.expected,
