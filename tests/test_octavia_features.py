@@ -458,3 +458,60 @@ def test_health_paths_are_validated(tmp_path: Path) -> None:
     members[1]["health_paths"] = {"/healthz": "dead"}
     text = _problems(_write(tmp_path, data))
     assert "HTTP status 100-599" in text and "health_paths" in text
+
+
+# --------------------------------------------------------------------------------------
+# Availability zones: placement and AZ outages
+# --------------------------------------------------------------------------------------
+
+
+def _az_run(tmp_path: Path, topology: str, zones: Any) -> Any:
+    data = yaml.safe_load((FEATURES / "az-outage.yaml").read_text(encoding="utf-8"))
+    data["loadbalancer"]["topology"] = topology
+    data["loadbalancer"]["availability_zone"] = zones
+    data["expect"] = []
+    return run_scenario(load_scenario(_write(tmp_path, data)), log_requests=True)
+
+
+def _zones_of(res: Any) -> dict[str, str]:
+    tr = res.transitions
+    rows = tr[(tr["object_type"] == "amphora") & (tr["field"] == "availability_zone")]
+    return dict(zip(rows["name"], rows["new"], strict=True))
+
+
+def test_az_outage_costs_active_standby_only_the_vrrp_window(tmp_path: Path) -> None:
+    res = _az_run(tmp_path, "ACTIVE_STANDBY", ["az1", "az2"])
+    zones = _zones_of(res)
+    assert zones["amphora-1"] == "az1" and zones["amphora-2"] == "az2"  # MASTER and BACKUP apart
+    assert zones["amphora-3"] == "az2"  # the replacement cannot boot in the failed az1
+    failed = res.requests[res.requests["outcome"] != "ok"]
+    # keepalived's takeover: 3 adverts + (256 - 90) / 256 of one (1 s adverts) = 3.65 s at 50/s
+    assert 0.8 * 50 * 3.65 < len(failed) < 1.2 * 50 * 3.65
+    assert failed["time"].min() >= 60 and failed["time"].max() < 64
+    assert list(res.incidents["kind"])[:1] == ["az_outage"]
+
+
+def test_az_outage_sends_single_through_failover(tmp_path: Path) -> None:
+    # a SINGLE load balancer in az1: the VIP is gone until the failover, which cannot boot
+    # its replacement while az1 is down (the amphora goes to ERROR, every request fails)
+    alone = _az_run(tmp_path, "SINGLE", "az1")
+    failed = alone.requests[alone.requests["outcome"] != "ok"]
+    assert failed["time"].min() >= 60 and len(failed) > 0.9 * 50 * 180
+    tr = alone.transitions
+    assert ((tr["name"] == "amphora-1") & (tr["new"] == "ERROR")).any()
+    # spread over az1 and az2: the failover boots the replacement in az2 and serving resumes
+    spread = _az_run(tmp_path, "SINGLE", ["az1", "az2"])
+    failed = spread.requests[spread.requests["outcome"] != "ok"]
+    assert _zones_of(spread) == {"amphora-1": "az1", "amphora-2": "az2"}
+    # down from 60 s until the failover ends (heartbeat_timeout and the amphora boot)
+    assert failed["time"].min() >= 60 and 150 < failed["time"].max() < 200
+    ok_late = spread.requests[(spread.requests["outcome"] == "ok") & (spread.requests["time"] > 200)]
+    assert len(ok_late) > 0.9 * 50 * 40
+
+
+def test_availability_zones_are_validated(tmp_path: Path) -> None:
+    data = yaml.safe_load((FEATURES / "az-outage.yaml").read_text(encoding="utf-8"))
+    data["loadbalancer"]["availability_zone"] = ["az1", "az9"]
+    data["events"][0]["availability_zone"] = "az7"
+    text = _problems(_write(tmp_path, data))
+    assert "Invalid availability zone" in text and "'az9'" in text and "az7" in text

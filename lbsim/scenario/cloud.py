@@ -7,7 +7,7 @@
   ``bw-limiter``: the fixtures ``lbsim serve`` answers Neutron look-ups with.
 * The client population traffic comes from.
 * The events a live session records besides API calls and member faults: amphora faults
-  (by role or by id) and traffic changes.
+  (by role or by id), availability-zone outages and traffic changes.
 """
 
 from __future__ import annotations
@@ -77,6 +77,9 @@ class NetworkSettings(_Strict):
 
     networks: list[Network] = Field(default_factory=_default_networks)
     qos_policies: list[QosPolicy] = Field(default_factory=lambda: [QosPolicy(name="bw-limiter")])
+    availability_zones: list[Name] = Field(
+        default_factory=list, description="the cloud's availability zones a load balancer may name"
+    )
 
 
 class Clients(_Strict):
@@ -116,6 +119,15 @@ class AmphoraEvent(_Strict):
     def by_role(self) -> bool:
         """Whether ``amphora`` names a role rather than an amphora id."""
         return self.amphora in AMPHORA_ROLES
+
+
+class ZoneEvent(_Strict):
+    """lbsim: an availability-zone outage. ``fail`` fails every amphora in the zone at once
+    (and replacements cannot boot there); ``recover`` ends the outage."""
+
+    at: NonNegTime
+    availability_zone: Name
+    behaviour: Literal["fail", "recover"]
 
 
 class TrafficEvent(_Strict):

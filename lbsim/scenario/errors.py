@@ -144,6 +144,7 @@ _EVENT_MODELS: dict[str, type[BaseModel]] = {
     "api": model.ApiEvent,
     "amphora": model.AmphoraEvent,
     "network": model.NetworkEvent,
+    "zone": model.ZoneEvent,
     "member": model.MemberEvent,
 }
 _EVENT_TAGS = set(_EVENT_MODELS)

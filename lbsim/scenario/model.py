@@ -115,6 +115,7 @@ from lbsim.scenario.cloud import NetworkSettings as NetworkSettings
 from lbsim.scenario.cloud import QosPolicy as QosPolicy
 from lbsim.scenario.cloud import Subnet as Subnet
 from lbsim.scenario.cloud import TrafficEvent as TrafficEvent
+from lbsim.scenario.cloud import ZoneEvent as ZoneEvent
 from lbsim.scenario.health_paths import HealthPaths as HealthPaths
 from lbsim.scenario.idle import IdleClients as IdleClients
 from lbsim.scenario.l7 import L7Policy as L7Policy
@@ -310,6 +311,9 @@ class LoadBalancer(_Strict):
         default=None, description="lbsim: the subnet of network: the VIP is on (default: the first one)"
     )
     vip_qos_policy_id: Name | None = Field(default=None, description="a QoS policy of network: (bandwidth limit)")
+    availability_zone: Name | Annotated[list[Name], Field(min_length=1, max_length=2)] | None = Field(
+        default=None, description="a zone of network: availability_zones (lbsim: or two, an AZ spread)"
+    )
     listeners: list[Listener] = Field(default_factory=list)
     pools: list[Pool] = Field(default_factory=list)
 
@@ -549,6 +553,8 @@ def _event_kind(v: Any) -> str | None:
             return "amphora"
         if "network" in v:
             return "network"
+        if "availability_zone" in v:
+            return "zone"
         if "member" in v:
             return "member"
         return None
@@ -557,6 +563,7 @@ def _event_kind(v: Any) -> str | None:
         ("traffic", TrafficEvent),
         ("amphora", AmphoraEvent),
         ("network", NetworkEvent),
+        ("zone", ZoneEvent),
         ("member", MemberEvent),
     ):
         if isinstance(v, cls):
@@ -569,11 +576,14 @@ Event = Annotated[
     | Annotated[TrafficEvent, Tag("traffic")]
     | Annotated[AmphoraEvent, Tag("amphora")]
     | Annotated[NetworkEvent, Tag("network")]
+    | Annotated[ZoneEvent, Tag("zone")]
     | Annotated[MemberEvent, Tag("member")],
     Discriminator(
         _event_kind,
         custom_error_type="event_kind",
-        custom_error_message="an event needs 'api', 'traffic', 'amphora', 'network' or 'member' (with 'behaviour')",
+        custom_error_message=(
+            "an event needs 'api', 'traffic', 'amphora', 'network', 'availability_zone' or 'member' (with 'behaviour')"
+        ),
     ),
 ]
 

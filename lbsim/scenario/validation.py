@@ -206,6 +206,16 @@ def _check_vips(sc: m.Scenario, trees: list[tuple[PathT, m.LoadBalancer]]) -> It
                 (*lp, "vip_qos_policy_id"),
                 (f"Invalid input for field/attribute vip_qos_policy_id. Value: '{lb.vip_qos_policy_id}' not found."),
             )
+        zones = lb.availability_zone if isinstance(lb.availability_zone, list) else [lb.availability_zone]
+        for z in zones:
+            if z is not None and z not in sc.network.availability_zones:
+                yield (
+                    (*lp, "availability_zone"),
+                    (
+                        f"Validation failure: Invalid availability zone. ('{z}' is not one of network: "
+                        f"availability_zones {sc.network.availability_zones})"
+                    ),
+                )
         if lb.vip_subnet is not None and lb.vip_subnet not in subnets:
             yield (*lp, "vip_subnet"), _unknown("subnet", lb.vip_subnet, subnets)
             continue
@@ -363,6 +373,11 @@ def _check_events(sc: m.Scenario, base_dir: Path | None) -> Iterator[Found]:
                     yield (*here, "members", j), _unknown("member", name, known["member"])
         elif isinstance(ev, m.AmphoraEvent):
             yield from _check_amphora_event(ev, here, sc, known, topology)
+        elif isinstance(ev, m.ZoneEvent) and ev.availability_zone not in sc.network.availability_zones:
+            yield (
+                (*here, "availability_zone"),
+                _unknown("availability zone", ev.availability_zone, set(sc.network.availability_zones)),
+            )
         elif isinstance(ev, m.TrafficEvent) and ev.traffic not in known["listener"]:
             yield (*here, "traffic"), _unknown("listener", ev.traffic, known["listener"])
 

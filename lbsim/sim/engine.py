@@ -33,6 +33,7 @@ from lbsim.sim.kernel import TwinEnvironment
 from lbsim.sim.l7 import L7Context
 from lbsim.sim.qos import vip_shaper
 from lbsim.sim.traffic import EPHEMERAL_PORTS, client_addresses, load_trace, make_gap_fn
+from lbsim.sim.zones import Zones
 
 ProgressFn = Callable[[float], None]
 
@@ -185,6 +186,7 @@ class Simulation:
         own = scenario if self.lb is scenario.loadbalancer else scenario.model_copy(update={"loadbalancer": self.lb})
         self.dp.l7 = L7Context(own, self.seed, base_dir)
         self.dp.qos = vip_shaper(scenario, self.lb)
+        self.zones = Zones(self.lb.availability_zone)
         self.dp.health_paths = {
             mem.name: t for p in self.lb.pools for mem in p.members if (t := path_table(mem.health_paths, mem.status))
         }
@@ -237,6 +239,9 @@ class Simulation:
         amp_id = self._amp_name(self._amp_seq)
         amp = Amphora(self.env, self.dp, self.timeline, self.seed, self.base_dir, role, amp_id)
         amp.sizes = self.sizes
+        zone = self.zones.place(amp_id, [a.amp_id for a in self._live()])
+        if zone is not None:
+            self.timeline.set(self.env.now, "amphora", amp_id, "availability_zone", zone)
         self.amphorae.append(amp)
         return amp
 
@@ -391,6 +396,8 @@ class Simulation:
             self.amphora_event(ev)
         elif isinstance(ev, m.NetworkEvent):
             self._network(ev)
+        elif isinstance(ev, m.ZoneEvent):
+            self.zone_event(ev)
 
     def _set_member(
         self,
@@ -639,6 +646,21 @@ class Simulation:
                 if f.kind == "amphora_partition" and f.end is None and f.target.startswith(amp.amp_id):
                     self._close_fault(f)
 
+    def zone_event(self, ev: m.ZoneEvent) -> None:
+        """An availability-zone outage fails every live amphora placed in it (lbsim.sim.zones)."""
+        if ev.behaviour == "recover":
+            self.zones.down.discard(ev.availability_zone)
+            for f in self.faults:
+                if f.kind == "az_outage" and f.end is None and f.target == ev.availability_zone:
+                    self._close_fault(f)
+            return
+        self.zones.down.add(ev.availability_zone)
+        if not any(f.kind == "az_outage" and f.end is None and f.target == ev.availability_zone for f in self.faults):
+            self._open_fault("az_outage", ev.availability_zone, ())
+        for amp_id in self.zones.in_zone(ev.availability_zone):
+            if any(a.amp_id == amp_id for a in self._live()):
+                self._amphora_fail(m.AmphoraEvent(at=ev.at, amphora=amp_id, behaviour="fail"))
+
     def _amphora_targets(self, ev: m.AmphoraEvent) -> list[Amphora]:
         live = self._live()
         if not ev.by_role:
@@ -680,7 +702,8 @@ class Simulation:
         """Health manager: a stale amphora is being replaced."""
         self._failing_amp = amp_id
         self.timeline.set(self.env.now, "amphora", amp_id, "provisioning_status", "PENDING_DELETE")
-        self._run_job(job, fail=False)
+        # (a replacement that can only boot in a zone that is down fails: no valid host)
+        self._run_job(job, fail=self.zones.blocked([a.amp_id for a in self._live() if a.amp_id != amp_id]))
 
     def _failover_done(self, job: Job, success: bool) -> None:
         now = self.env.now

@@ -278,6 +278,9 @@ class World:
         elif isinstance(ev, m.NetworkEvent):
             for rt in self._network_runtimes(ev):
                 rt._network(ev)
+        elif isinstance(ev, m.ZoneEvent):  # a zone is the cloud's: every load balancer's amphorae in it
+            for rt in self.runtimes.values():
+                rt.zone_event(ev)
         elif isinstance(ev, m.TrafficEvent):
             self.traffic_event(ev)
         return None
