@@ -10,9 +10,10 @@ heartbeat is older than ``heartbeat_timeout`` (octavia-semantics.md §1.8).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+import numpy as np
 import simpy
 
 from lbsim.octavia.controlplane import ControlPlane
@@ -54,6 +55,91 @@ def db_view(cp: ControlPlane, lb_name: str) -> DbView | None:
     )
 
 
+class StatsRows(list[tuple[Any, ...]]):
+    """The listener statistics history, 64 bytes a row in numpy arrays.
+
+    One row per heartbeat and listener, for the whole run: as tuples of a float, two
+    strings and five ints a row cost about 240 bytes (17 bytes a simulated second of a
+    30-day run). Here the time is a float64, listener and amphora are indices into name
+    tables and the counters are int64, in arrays that double when full.
+
+    It stands in for the list it replaces (``append``, ``len``, truth value, iteration
+    and indexing give the same tuples, ``del rows[:-k]`` trims), like the live run's
+    ``SecondCounts``: the underlying list itself stays empty, so only the methods
+    below may be used. :meth:`columns` hands the history to a table without tuples.
+    """
+
+    def __init__(self, capacity: int = 256) -> None:
+        super().__init__()
+        self._time = np.zeros(capacity, dtype=np.float64)
+        self._ints = np.zeros((capacity, 7), dtype=np.int64)  # listener, amphora, 5 counters
+        self._n = 0
+        self._names: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def _name(self, name: str) -> int:
+        i = self._index.get(name)
+        if i is None:
+            i = self._index[name] = len(self._names)
+            self._names.append(name)
+        return i
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        """Add one row ``(time, listener, amphora, bytes_in, bytes_out, active, total, errors)``."""
+        if self._n == len(self._time):
+            self._time = np.concatenate([self._time, np.zeros_like(self._time)])
+            self._ints = np.concatenate([self._ints, np.zeros_like(self._ints)])
+        t, listener, amphora, *counters = row
+        self._time[self._n] = t
+        self._ints[self._n] = (self._name(listener), self._name(amphora), *counters)
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __bool__(self) -> bool:
+        return self._n > 0
+
+    def _row(self, time: float, ints: list[int]) -> tuple[Any, ...]:
+        names = self._names
+        return (time, names[ints[0]], names[ints[1]], *ints[2:])
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        for t, ints in zip(self._time[: self._n].tolist(), self._ints[: self._n].tolist(), strict=True):
+            yield self._row(t, ints)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._row(float(self._time[k]), self._ints[k].tolist()) for k in range(self._n)[i]]
+        if not -self._n <= i < self._n:
+            raise IndexError("stats row index out of range")
+        k = i % self._n
+        return self._row(float(self._time[k]), self._ints[k].tolist())
+
+    def __delitem__(self, i: Any) -> None:
+        keep = np.ones(self._n, dtype=bool)
+        keep[i] = False
+        n = int(keep.sum())
+        self._time[:n] = self._time[: self._n][keep]
+        self._ints[:n] = self._ints[: self._n][keep]
+        self._n = n
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, list) else NotImplemented
+
+    __hash__ = None
+
+    def columns(self) -> tuple[Any, ...]:
+        """The history column by column: times, listener names, amphora names, then the
+        five counters (numpy arrays and lists of names; no per-row tuples)."""
+        n = self._n
+        names = self._names
+        ints = self._ints[:n]
+        listener = [names[k] for k in ints[:, 0].tolist()]
+        amphora = [names[k] for k in ints[:, 1].tolist()]
+        return (self._time[:n].copy(), listener, amphora, *(ints[:, j].copy() for j in range(2, 7)))
+
+
 class HealthManager:
     """Receives heartbeats, writes operating statuses, detects stale amphorae."""
 
@@ -79,7 +165,7 @@ class HealthManager:
         #: one row per (listener, amphora) as Octavia's listener_statistics table
         self.stats: dict[tuple[str, str], list[int]] = {}
         #: history: (time, listener, amphora, bytes_in, bytes_out, active, total, request_errors)
-        self.stats_rows: list[tuple[Any, ...]] = []
+        self.stats_rows: list[tuple[Any, ...]] = StatsRows()
 
     def process(self, amphora_id: str, heartbeat: dict[str, Any]) -> HealthUpdate | None:
         """Handle one heartbeat now: refresh the amphora's health row, write statuses."""

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from lbsim.octavia.healthmanager import StatsRows
 from lbsim.octavia.timeline import Timeline
 from lbsim.results import expectations as ex
 from lbsim.results.atomic import clean_stale, swap_into_place, temp_prefix, umask
@@ -399,31 +401,7 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
     exp = ex.frame(ex.check_all(sc, raw.timeline))
     status = run_status(raw)
     incidents = incident_frame(raw)
-    n = math.ceil(raw.duration)
-    okv = np.zeros(n, dtype=np.int64)
-    errv = np.zeros(n, dtype=np.int64)
-    dp.latency.flush()
-    okv[:] = np.concatenate([dp.latency.ok_per_second, np.zeros(n, np.int64)])[:n]
-    errv[:] = (dp.per_second_err + [0] * n)[:n]
-    latv = np.zeros(n, dtype=float)
-    latv[:] = np.concatenate([dp.latency.lat_per_second, np.zeros(n)])[:n]
-    samples = np.zeros((n, 3), dtype=np.int64)
-    if dp.samples:
-        arr = np.asarray(dp.samples[:n], dtype=np.int64)
-        samples[: len(arr)] = arr
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_lat = np.where(okv > 0, latv / np.maximum(okv, 1), np.nan)
-    timeseries = pd.DataFrame(
-        {
-            "second": np.arange(n),
-            "ok": okv,
-            "errors": errv,
-            "mean_latency": np.round(mean_lat, 9),
-            "active": samples[:, 0],
-            "queued": samples[:, 1],
-            "backlog": samples[:, 2],
-        }
-    )
+    timeseries = timeseries_frame(raw)
     api = pd.DataFrame(
         [(c.time, c.op, c.object_type, c.name, c.code, c.message) for c in raw.api_calls],
         columns=["time", "op", "object_type", "name", "code", "message"],
@@ -462,12 +440,70 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
         api,
         scenario_yaml,
         requests,
-        stats=pd.DataFrame(raw.stats_rows, columns=STATS_COLUMNS),
+        stats=stats_frame(raw.stats_rows),
         latency=latency_frame(dp.latency.histogram()),
         scaling=scaling,
         pool_size=pool_size,
         l7=l7_frame(raw),
     )
+
+
+def _fill(dst: np.ndarray, src: Any) -> None:
+    """Copy the first ``len(dst)`` values of ``src`` (an array, list or sequence) into ``dst``.
+
+    Shorter sources leave zeros; no padded or sliced copy of the source is made.
+    """
+    if isinstance(src, np.ndarray):
+        k = min(len(dst), len(src))
+        dst[:k] = src[:k]
+    else:  # a list (or a live run's list subclass, whose real length is list.__len__)
+        k = min(len(dst), list.__len__(src))
+        dst[:k] = np.fromiter(islice(list.__iter__(src), k), dtype=dst.dtype, count=k)
+
+
+def timeseries_frame(raw: RawRun) -> pd.DataFrame:
+    """The contract's ``timeseries.csv`` table: one row per simulated second.
+
+    Built column by column into preallocated arrays and handed to pandas without a
+    copy, so a 30-day run (2.6 million rows) holds each column once: no padded
+    concatenations, no list of per-second errors copied, no consolidated block (the
+    tables' peak was 700 MB for 30 days against 130 MB for an hour).
+    """
+    dp = raw.dp
+    n = math.ceil(raw.duration)
+    dp.latency.flush()
+    okv = np.zeros(n, dtype=np.int64)
+    _fill(okv, dp.latency.ok_per_second)
+    errv = np.zeros(n, dtype=np.int64)
+    _fill(errv, dp.per_second_err)
+    mean_lat = np.zeros(n, dtype=float)
+    _fill(mean_lat, dp.latency.lat_per_second)
+    # mean latency where a second had successes, else NaN; in place, no temporaries
+    has_ok = okv > 0
+    np.divide(mean_lat, okv, out=mean_lat, where=has_ok)
+    mean_lat[~has_ok] = np.nan
+    del has_ok
+    np.round(mean_lat, 9, out=mean_lat)
+    cols = {"second": np.arange(n, dtype=np.int64), "ok": okv, "errors": errv, "mean_latency": mean_lat}
+    samples = dp.samples
+    m_s = min(n, len(samples)) if samples else 0
+    for j, name in enumerate(("active", "queued", "backlog")):
+        col = np.zeros(n, dtype=np.int64)
+        if m_s:
+            col[:m_s] = np.asarray(samples[:m_s])[:, j]
+        cols[name] = col
+    return pd.DataFrame(cols, copy=False)
+
+
+def stats_frame(rows: Any) -> pd.DataFrame:
+    """The contract's ``stats.csv`` table from the health manager's history.
+
+    Compact histories (:class:`~lbsim.octavia.healthmanager.StatsRows`) go in column by
+    column; merged multi-LB histories are plain lists of tuples.
+    """
+    if isinstance(rows, StatsRows):
+        return pd.DataFrame(dict(zip(STATS_COLUMNS, rows.columns(), strict=True)), copy=False)
+    return pd.DataFrame(rows, columns=STATS_COLUMNS)
 
 
 def latency_frame(hist: np.ndarray) -> pd.DataFrame:
