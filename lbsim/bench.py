@@ -27,7 +27,8 @@ same number of requests and times the whole run including parsing the YAML and s
 up the members, relative to 10 members.
 
 Usage: ``python -m lbsim.bench [--requests N] [--members M] [--algorithms A,B]
-[--repeat R] [--scale-requests N] [--no-scale]``.
+[--repeat R] [--scale-requests N] [--no-scale]``; ``--memory`` prints only the peak
+memory of a 1-hour and a 30-day ``failures/stochastic-day``-like run (fresh processes).
 """
 
 from __future__ import annotations
@@ -251,6 +252,54 @@ def run_one(model: str, algorithm: str, members: int, requests: int, whole: bool
     return {"requests": n, "cpu": cpu, "wall": wall, "peak_mb": _peak_mb()}
 
 
+def long_run_peaks(duration: float, rate: float = 0.5) -> dict[str, float]:
+    """Peak memory (MB) of a ``failures/stochastic-day``-like run of ``duration`` seconds
+    while it runs, while its tables are built and while they are saved (this process).
+
+    The peak is reset between phases (``/proc/self/clear_refs``), so each figure is that
+    phase's own high-water mark; run it in a fresh process (:func:`memory_table`).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from lbsim.results.folder import summarise
+    from lbsim.scenario.loader import parse_scenario
+    from lbsim.sim.world import simulate
+
+    def reset() -> None:
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+                f.write("5")
+        except OSError:  # not Linux: the peaks are then cumulative
+            pass
+
+    text = (Path(__file__).resolve().parent.parent / "scenarios/failures/stochastic-day.yaml").read_text()
+    text = text.replace("duration: 86400", f"duration: {duration:g}").replace("rate: 20}", f"rate: {rate:g}}}")
+    sc = parse_scenario(text, "long.yaml")
+    reset()
+    raw = simulate(sc)
+    out = {"run": _peak_mb()}
+    reset()
+    res = summarise(raw, text)
+    out["tables"] = _peak_mb()
+    reset()
+    with tempfile.TemporaryDirectory() as d:
+        res.save(Path(d) / "out")
+    out["save"] = _peak_mb()
+    return out
+
+
+def memory_table() -> None:
+    """Print the long-run peaks for one hour and 30 days, each in a fresh process."""
+    print("peak MB (VmHWM, fresh process), failures/stochastic-day at 0.5 requests/s")
+    print(f"{'duration':>10} {'running':>8} {'tables':>8} {'saving':>8}")
+    for label, duration in (("1 hour", 3600.0), ("30 days", 30 * 86400.0)):
+        code = f"import json; from lbsim.bench import long_run_peaks; print(json.dumps(long_run_peaks({duration})))"
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+        p = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{label:>10} {p['run']:>8.0f} {p['tables']:>8.0f} {p['save']:>8.0f}", flush=True)
+
+
 def measure(model: str, algorithm: str, members: int, requests: int, whole: bool = False) -> dict[str, float]:
     """Run one model once in a fresh interpreter and return its timings and peak memory."""
     code = (
@@ -276,7 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="repetitions (the table shows medians)")
     p.add_argument("--scale-requests", type=int, default=200_000, help="requests per point of the scaling curve")
     p.add_argument("--no-scale", action="store_true", help="skip the scaling curve")
+    p.add_argument("--memory", action="store_true", help="only the long-run memory table (1 hour vs 30 days)")
     args = p.parse_args(argv)
+    if args.memory:
+        memory_table()
+        return 0
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in models if m not in MODELS] + [a for a in algorithms if a not in ALGORITHMS]
