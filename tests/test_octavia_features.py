@@ -515,3 +515,23 @@ def test_availability_zones_are_validated(tmp_path: Path) -> None:
     data["events"][0]["availability_zone"] = "az7"
     text = _problems(_write(tmp_path, data))
     assert "Invalid availability zone" in text and "'az9'" in text and "az7" in text
+
+
+# --------------------------------------------------------------------------------------
+# keepalived's check timing for UDP pools
+# --------------------------------------------------------------------------------------
+
+
+def test_udp_member_goes_down_and_up_on_keepalived_timing() -> None:
+    path = FEATURES / "udp-keepalived-checks.yaml"
+    res = run_scenario(load_scenario(path), base_dir=path.parent)
+    assert res.passed
+    tr = res.transitions
+    rows = tr[(tr["name"] == "r1") & (tr["field"] == "data_plane_state")]
+    down = float(rows[rows["new"] == "DOWN"]["time"].iloc[0])
+    up = float(rows[(rows["new"] == "UP") & (rows["time"] > 0)]["time"].iloc[0])
+    # checks every 5 s; the fault at 32 s: retry + 1 = 3 failures (35, 40, 45) take r1 out,
+    # where HAProxy's fall 2 would at 40 s; one passing check (95) brings it back, where
+    # HAProxy's rise 3 would wait until 105 s. keepalived reports only UP and DOWN.
+    assert down == pytest.approx(45.0, abs=0.5) and up == pytest.approx(95.0, abs=0.5)
+    assert set(rows["new"]) <= {"UP", "DOWN"}

@@ -203,6 +203,15 @@ class KeepalivedCounter:
 
     __slots__ = ("_failures", "_up", "retry")
 
+    #: the engine skips a check that passes and changes nothing (``health == full``, as for
+    #: :class:`HealthCounter`): for keepalived that is an up server with no failure pending
+    full = 0
+
+    @property
+    def health(self) -> int:
+        """0 for an up server with no failure pending; otherwise not ``full``."""
+        return self._failures if self._up else -1
+
     def __init__(self, retry: int) -> None:
         if retry < 0:
             raise ValueError(f"retry must be >= 0 (got {retry})")

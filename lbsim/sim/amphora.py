@@ -69,6 +69,8 @@ class Monitor:
     #: HTTP/HTTPS checks: the request line Octavia renders (``http_method``, ``url_path``)
     method: str = "GET"
     path: str = "/"
+    #: a UDP/SCTP pool's monitor: keepalived checks it (octavia-semantics §3.5), not HAProxy
+    keepalived: bool = False
 
     @classmethod
     def from_obj(cls, hm: Obj, connect_timeout: float = 5.0) -> Monitor:
@@ -97,7 +99,7 @@ class ServerState:
     backup: bool
     admin_up: bool
     monitor: Monitor | None = None
-    counter: hc.HealthCounter | None = None
+    counter: hc.HealthCounter | hc.KeepalivedCounter | None = None
     loop_gen: int = 0
     backend: Backend | None = None
     local: int = -1
@@ -204,6 +206,7 @@ class Amphora:
                 users = cp.pool_listeners(pool.name)
                 connect_ms = float(users[0].attrs.get("timeout_member_connect") or 5000) if users else 5000.0
                 monitor = Monitor.from_obj(hm_obj, connect_ms / 1000.0)
+                monitor.keepalived = str(pool.attrs.get("protocol")) in ("UDP", "SCTP")
             names: list[str] = []
             for mem in cp.members_of(pool.name):
                 if mem.provisioning_status == "PENDING_DELETE":
@@ -336,6 +339,10 @@ class Amphora:
                 st.counter = None
             else:
                 keep = st.counter
+                if monitor.keepalived:  # keepalived: retry = max_retries_down, no rise; starts up
+                    st.counter = hc.KeepalivedCounter(monitor.fall)
+                    self._to_start.append(st)
+                    return
                 st.counter = hc.HealthCounter(monitor.rise, monitor.fall)
                 if keep is not None:
                     # load-server-state-from-file: UP comes back at full health, DOWN as DOWN
