@@ -128,3 +128,27 @@ def test_initial_status_recording_is_compact() -> None:
         tracemalloc.stop()
     assert per_row < 450, per_row  # 491 bytes with the frozen dataclass rows
     assert tl.value_at("member", "m42", "operating_status", 5.0) == "ONLINE"
+
+
+@given(
+    data=st.lists(st.tuples(st.integers(0, 40), st.floats(1e-6, 100.0)), max_size=400),
+    members=st.integers(1, 41),
+)
+@settings(max_examples=60, deadline=None)
+def test_row_summaries_equal_one_summary_per_row(data: list[tuple[int, float]], members: int) -> None:
+    """members.csv's vectorised per-member summaries are exactly the per-row ones
+    (counts, means and percentiles to the bit; empty members NaN)."""
+    from lbsim.sim.metrics import LatencyRecorder
+
+    rec = LatencyRecorder(members, 10)
+    for member, latency in data:
+        rec.add(member % members, latency)
+    rows = list(range(members))
+    got = rec.row_summaries(rows)
+    want = [rec.summary([r]) for r in rows]
+    same = [
+        (g.count, g.mean, g.p50, g.p95, g.p99) == (w.count, w.mean, w.p50, w.p95, w.p99)
+        or (g.count == w.count == 0)
+        for g, w in zip(got, want, strict=True)
+    ]
+    assert all(same), [(g, w) for g, w, ok in zip(got, want, same, strict=True) if not ok]

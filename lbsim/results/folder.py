@@ -387,11 +387,14 @@ def summarise(raw: RawRun, scenario_yaml: str = "") -> RunResult:
         by_name.setdefault(name, []).append(gidx)
     rows = []
     total = max(dp.requests, 1)
+    # one vectorised pass for the (usual) members with a single server
+    singles = [idxs[0] for idxs in by_name.values() if len(idxs) == 1]
+    single_summary = dict(zip(singles, dp.latency.row_summaries(singles), strict=True))
     for name, idxs in by_name.items():
         n = sum(dp.member_requests(i) for i in idxs)
         ok = sum(dp.member_ok(i) for i in idxs)
         errs = sum(sum(dp.member_errors[i].values()) for i in idxs)
-        ls = dp.latency.summary(idxs)
+        ls = single_summary[idxs[0]] if len(idxs) == 1 else dp.latency.summary(idxs)
         busy = sum(dp.servers[i].busy_time for i in idxs)
         slots = dp.servers[idxs[0]].concurrency
         util = busy / (slots * raw.duration) if raw.duration > 0 else float("nan")

@@ -255,6 +255,42 @@ class LatencyRecorder:
             percentile_from_hist(hist, 0.99),
         )
 
+    def row_summaries(self, rows: Sequence[int]) -> list[LatencySummary]:
+        """``[self.summary([r]) for r in rows]`` with the same values, in a few numpy calls.
+
+        ``members.csv`` needs one summary per member; at 10,000 members calling
+        :meth:`summary` per member cost half a second. A member's cells are contiguous
+        and sorted by bin, so one running sum over all cells serves every member: the
+        k-th smallest latency of member r lies where the running sum first reaches
+        ``before_r + k`` (``before_r``: the sum before r's cells), inside r's cells.
+        """
+        self.flush()
+        idx = np.asarray(rows, dtype=np.int64)
+        lo = np.searchsorted(self.keys, idx * NBINS)
+        hi = np.searchsorted(self.keys, (idx + 1) * NBINS)
+        run = np.cumsum(self.vals)
+        before = np.where(lo > 0, run[np.maximum(lo - 1, 0)], 0) if len(run) else np.zeros(len(idx), np.int64)
+        total = np.where(hi > lo, run[np.maximum(hi - 1, 0)] - before, 0) if len(run) else before
+        counts = self.counts[idx].tolist()
+        sums = self.sums[idx].tolist()
+        pcts = []
+        for q in (0.50, 0.95, 0.99):
+            want = np.maximum(1, np.ceil(q * total.astype(float))).astype(np.int64)
+            k = np.searchsorted(run, before + want) if len(run) else want
+            k = np.minimum(k, max(len(run) - 1, 0))
+            bins = np.minimum(self.keys[k] % NBINS, NBINS - 1) if len(run) else k
+            pcts.append(_MID[bins].tolist() if len(run) else [float("nan")] * len(idx))
+        nan = float("nan")
+        out = []
+        for j, (n, s, t) in enumerate(zip(counts, sums, total.tolist(), strict=True)):
+            if n == 0:
+                out.append(LatencySummary(0, nan, nan, nan, nan))
+            elif t == 0:
+                out.append(LatencySummary(n, s / n, nan, nan, nan))
+            else:
+                out.append(LatencySummary(n, s / n, pcts[0][j], pcts[1][j], pcts[2][j]))
+        return out
+
     def histogram(self, rows: Sequence[int] | None = None) -> np.ndarray:
         """The raw counts per bin (for CDF plots)."""
         self.flush()
