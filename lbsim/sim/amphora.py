@@ -33,6 +33,7 @@ from lbsim.sim.dataplane import CANON, ERROR, HEALTHY, SLOW, Backend, DataPlane,
 from lbsim.sim.distributions import Sampler, make_sampler, stream
 from lbsim.sim.kernel import TwinEnvironment
 from lbsim.sim.l7 import frontend_router
+from lbsim.sim.lvs import lvs_persistence
 
 Heartbeat = dict[str, Any]
 
@@ -220,10 +221,12 @@ class Amphora:
             old_be = self.backend_by_pool.get(pool.name)
             # stick tables die with the old process unless peers carry them over
             # (ACTIVE_STANDBY); inserted cookies live in the clients
+            # LVS templates (UDP/SCTP) live in the kernel and survive a keepalived reload
+            lvs = lvs_persistence(pool.attrs, old_be.lvs if old_be is not None else None)
             keep_stick = (
                 old_be is not None
                 and old_be.persistence == persistence
-                and (persistence == "HTTP_COOKIE" or self.peers)
+                and (lvs is old_be.lvs if lvs is not None else persistence == "HTTP_COOKIE" or self.peers)
             )
             be = Backend(
                 pool.name,
@@ -233,6 +236,7 @@ class Amphora:
                 [s.backup for s in states],
                 persistence,
                 old_be.stick if keep_stick and old_be is not None else None,
+                lvs,
             )
             for i, s in enumerate(states):
                 s.backend = be

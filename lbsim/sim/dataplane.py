@@ -41,6 +41,7 @@ from typing import Any
 from lbsim.haproxy.balancing import Balancer, make_balancer
 from lbsim.sim.distributions import Sampler
 from lbsim.sim.kernel import TwinEnvironment
+from lbsim.sim.lvs import LvsPersistence
 from lbsim.sim.metrics import FLUSH, LatencyRecorder, SampleSeries
 
 HEALTHY, REFUSE, HANG, ERROR, SLOW, PARTIAL = "healthy", "refuse", "hang", "error", "slow", "partial"
@@ -177,7 +178,9 @@ class Backend:
     entries and evict the least recently used (Octavia sets no expiry). HTTP_COOKIE is
     an inserted cookie kept by the client, so it has no size limit and survives reloads.
     A persisted client goes to its member while that member is UP (weight 0 = DRAIN
-    still honours it); otherwise it is balanced anew and its entry updated.
+    still honours it); otherwise it is balanced anew and its entry updated. A UDP or
+    SCTP pool's SOURCE_IP persistence is LVS's instead (``lvs``, see :mod:`lbsim.sim.lvs`):
+    keyed by the masked source address, no size limit, idle entries expire.
     """
 
     def __init__(
@@ -189,6 +192,7 @@ class Backend:
         backup: list[bool],
         persistence: str | None = None,
         stick: OrderedDict[Any, Server] | None = None,
+        lvs: LvsPersistence | None = None,
     ):
         self.name = name
         self.algorithm = algorithm
@@ -199,7 +203,8 @@ class Backend:
         self.balancer: Balancer = make_balancer(algorithm, self.weights, self.backup)
         self.persistence = persistence
         self.store_on_response = persistence in ("APP_COOKIE", "HTTP_COOKIE")
-        self.stick_size = 0 if persistence == "HTTP_COOKIE" else STICK_SIZE
+        self.lvs = lvs
+        self.stick_size = 0 if persistence == "HTTP_COOKIE" or lvs is not None else STICK_SIZE
         self.stick: OrderedDict[Any, Server] = stick if stick is not None else OrderedDict()
         self.local_of = {s.gidx: i for i, s in enumerate(servers)}
         #: set while the compiled data plane owns this backend (its state lives there)
@@ -209,11 +214,20 @@ class Backend:
         """Non-backup servers that may take traffic now (HAProxy's ``srv_act``)."""
         return sum(1 for u, w, bk in zip(self.usable, self.weights, self.backup, strict=True) if u and w > 0 and not bk)
 
-    def persisted(self, src: Any) -> int:
-        """The member a persisted client returns to, or -1 (none, or no longer UP)."""
+    def persisted(self, src: Any, now: float = 0.0) -> int:
+        """The member a persisted client returns to, or -1 (none, expired, or no longer UP)."""
+        lvs = self.lvs
+        if lvs is not None:
+            src = lvs.key(src)
         srv = self.stick.get(src)
         if srv is None:
             return -1
+        if lvs is not None:
+            if lvs.expired(src, now):
+                del self.stick[src]
+                lvs.forget(src)
+                return -1
+            lvs.touch(src, now)
         local = self.local_of.get(srv.gidx, -1)
         if local < 0 or not self.usable[local]:
             return -1
@@ -221,8 +235,11 @@ class Backend:
             self.stick.move_to_end(src)
         return local
 
-    def remember(self, src: Any, server: Server) -> None:
-        """Store (or update) a client's member in the stick table or cookie."""
+    def remember(self, src: Any, server: Server, now: float = 0.0) -> None:
+        """Store (or update) a client's member in the stick table, cookie or LVS template."""
+        if self.lvs is not None:
+            src = self.lvs.key(src)
+            self.lvs.touch(src, now)
         stick = self.stick
         stick[src] = server
         if self.stick_size:
@@ -494,7 +511,7 @@ class DataPlane:
             self.finish((t0, src, port, None, -1, now, fe, 0, False), -1, OUT_503)
             return
         counted = True
-        if be.persistence is not None and (local := be.persisted(src)) >= 0:
+        if be.persistence is not None and (local := be.persisted(src, now)) >= 0:
             counted = False  # a persisted request bypasses the balancer
         else:
             local = be.balancer.pick(src, port)
@@ -502,7 +519,7 @@ class DataPlane:
                 self.finish((t0, src, port, None, -1, now, fe, 0, False), -1, OUT_503)
                 return
             if be.persistence is not None and not be.store_on_response:
-                be.remember(src, be.servers[local])
+                be.remember(src, be.servers[local], now)
         server = be.servers[local]
         req = (t0, src, port, be, local, now, fe, 0, counted)
         if server.serving:
@@ -614,7 +631,7 @@ class DataPlane:
                 self.finish((t0, src, port, None, -1, now, fe, attempt, False), server.gidx, OUT_503)
                 return
             if be.persistence is not None and not be.store_on_response:
-                be.remember(src, be.servers[local])
+                be.remember(src, be.servers[local], now)
             self.receive(be.servers[local], (t0, src, port, be, local, now, fe, attempt, True))
             return
         self.receive(server, (t0, src, port, be, local, now, fe, attempt, counted))
