@@ -449,6 +449,33 @@ def test_udp_only_persistence_options_on_http_pool(option: str, value: Any) -> N
     )
 
 
+def test_udp_persistence_options_follow_octavia() -> None:
+    """Octavia's wording on a TCP/HTTP pool, its truth test (0 passes), and an IP-typed granularity."""
+    sp = {"type": "SOURCE_IP", "persistence_timeout": 30}
+    text = scenario_yaml(mutated(lambda d: pool(d).update(session_persistence=sp)))
+    assert_problem(
+        text,
+        f"{P0}.session_persistence.persistence_timeout",
+        find_line(text, " persistence_timeout: "),
+        "persistence_timeout and persistence_granularity is only for UDP and SCTP protocol pools.",
+    )
+    zero = {"type": "SOURCE_IP", "persistence_timeout": 0}
+    assert_loads(mutated(lambda d: pool(d).update(session_persistence=zero)))
+    text = scenario_yaml(mutated(_udp_pool({"type": "SOURCE_IP", "persistence_granularity": "slash24"})))
+    assert_problem(
+        text,
+        f"{P0}.session_persistence.persistence_granularity",
+        find_line(text, " persistence_granularity: "),
+        "must be an IP address netmask",
+        "'slash24'",
+    )
+    text = scenario_yaml(mutated(_udp_pool({"type": "SOURCE_IP", "persistence_timeout": -1})))
+    assert_problem(text, f"{P0}.session_persistence.persistence_timeout", find_line(text, " persistence_timeout: "))
+    sc = assert_loads(mutated(_udp_pool({"type": "SOURCE_IP", "persistence_granularity": "255.255.255.0"})))
+    got = sc.loadbalancer.pools[0].session_persistence
+    assert got is not None and got.persistence_granularity == "255.255.255.0" and got.persistence_timeout is None
+
+
 # -- unique names, ports and addresses -----------------------------------------------------
 
 

@@ -302,13 +302,21 @@ def _check_tree(lb: m.LoadBalancer, lpath: PathT, base_dir: Path | None) -> Iter
             if udp and sp.type != "SOURCE_IP":
                 yield (
                     (*here, "session_persistence", "type"),
-                    (f"{p.protocol} pools accept only SOURCE_IP persistence"),
+                    (
+                        f"{p.protocol} pools accept only SOURCE_IP persistence (Octavia: Session persistence "
+                        f"of type {sp.type} is not supported for UDP/SCTP protocol pools.)"
+                    ),
                 )
+            # Octavia tests the values' truth: a 0 timeout or empty granularity passes
             for opt in ("persistence_timeout", "persistence_granularity"):
-                if not udp and getattr(sp, opt) is not None:
+                if not udp and getattr(sp, opt):
                     yield (
                         (*here, "session_persistence", opt),
-                        (f"{opt} is only valid for UDP and SCTP pools (pool protocol is {p.protocol})"),
+                        (
+                            f"{opt} is only valid for UDP and SCTP pools, not {p.protocol} (Octavia: "
+                            "persistence_timeout and persistence_granularity is only for UDP and SCTP "
+                            "protocol pools.)"
+                        ),
                     )
         seen: dict[tuple[str, int], str] = {}
         for j, mem in enumerate(p.members):
