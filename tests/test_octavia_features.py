@@ -535,3 +535,38 @@ def test_udp_member_goes_down_and_up_on_keepalived_timing() -> None:
     # HAProxy's rise 3 would wait until 105 s. keepalived reports only UP and DOWN.
     assert down == pytest.approx(45.0, abs=0.5) and up == pytest.approx(95.0, abs=0.5)
     assert set(rows["new"]) <= {"UP", "DOWN"}
+
+
+# --------------------------------------------------------------------------------------
+# UDP session persistence (LVS persistence_timeout / persistence_granularity)
+# --------------------------------------------------------------------------------------
+
+
+def _requests_per_member(tmp_path: Path, sp: dict[str, Any]) -> dict[str, int]:
+    """Run udp-persistence.yaml with the pool's session_persistence replaced by ``sp``."""
+    data = yaml.safe_load((FEATURES / "udp-persistence.yaml").read_text())
+    data["loadbalancer"]["pools"][0]["session_persistence"] = sp
+    res = run_scenario(load_scenario(_write(tmp_path, data)), base_dir=tmp_path)
+    return {str(n): int(c) for n, c in zip(res.members["name"], res.members["requests"], strict=True)}
+
+
+def test_udp_persistence_groups_clients_by_granularity_until_idle_timeout(tmp_path: Path) -> None:
+    from lbsim.sim.compiled import scenario_coverage
+
+    path = FEATURES / "udp-persistence.yaml"
+    sc = load_scenario(path)
+    res = run_scenario(sc, base_dir=path.parent)
+    got = {str(n): int(c) for n, c in zip(res.members["name"], res.members["requests"], strict=True)}
+    total = sum(got.values())
+    # 255.255.255.0: the 40 office clients (50 req/s) are one template → all on r1; the
+    # branch (0.05 req/s, gaps mostly longer than the 15 s timeout) is balanced anew after
+    # each expiry, so round robin moves it over r2 and r3
+    assert got["r1"] > 0.99 * total and got["r2"] > 0 and got["r3"] > 0
+    # the default timeout (360 s) keeps the branch's template alive: r3 never sees a packet
+    kept = _requests_per_member(tmp_path, {"type": "SOURCE_IP", "persistence_granularity": "255.255.255.0"})
+    assert kept["r3"] == 0 and kept["r2"] > 0
+    # the default granularity (/32): every office client is its own template → spread
+    spread = _requests_per_member(tmp_path, {"type": "SOURCE_IP", "persistence_timeout": 15})
+    assert min(spread.values()) > 0.25 * sum(spread.values())
+    # the compiled data plane has no persistence: it refuses such a run
+    assert scenario_coverage(sc) == "pool resolvers has session persistence"
