@@ -201,6 +201,18 @@ def test_octavias_refusals(api: tuple[TestClient, Cloud]) -> None:
     assert (r.status_code, r.json()["faultstring"]) == (400, "Provider 'nope' is not enabled.")
     r = c.put(f"/v2.0/lbaas/pools/{ids['pool']}", json={"pool": {"session_persistence": {"type": "APP_COOKIE"}}})
     assert r.json()["faultstring"].startswith('Validation failure: Field "cookie_name" must be specified')
+    # UDP persistence options: Octavia's PUT wording on a non-UDP pool, POST rules for UDP pools
+    sp = {"type": "SOURCE_IP", "persistence_timeout": 30}
+    r = c.put(f"/v2.0/lbaas/pools/{ids['pool']}", json={"pool": {"session_persistence": sp}})
+    assert (r.status_code, r.json()["faultstring"]) == (
+        400,
+        "Validation failure: persistence_timeout and persistence_granularity is only for UDP protocol pools.",
+    )
+    udp = {"protocol": "UDP", "lb_algorithm": "ROUND_ROBIN", "loadbalancer_id": ids["lb"]}
+    r = c.post("/v2.0/lbaas/pools", json={"pool": {**udp, "session_persistence": {"type": "HTTP_COOKIE"}}})
+    assert r.json()["faultstring"] == (
+        "Validation failure: Session persistence of type HTTP_COOKIE is not supported for UDP/SCTP protocol pools."
+    )
     r = c.delete(f"/v2.0/lbaas/loadbalancers/{ids['lb']}")
     assert r.status_code == 400 and "it has children" in r.json()["faultstring"]
     r = c.delete(f"/v2.0/lbaas/loadbalancers/{ids['lb']}?cascade=True")

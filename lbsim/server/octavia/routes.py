@@ -91,10 +91,29 @@ def _restore_defaults(kind: str, body: dict[str, Any], rec: Any) -> dict[str, An
     return out
 
 
-def _check_session_persistence(body: dict[str, Any]) -> None:
+def _check_session_persistence(body: dict[str, Any], protocol: Any = None, put: bool = False) -> None:
     sp = body.get("session_persistence")
     if not sp:
         return
+    # Octavia's pool controller checks the UDP/SCTP rules before the cookie rules; its
+    # POST and PUT wordings differ ("UDP and SCTP protocol pools" / "UDP protocol pools")
+    if protocol in ("UDP", "SCTP"):
+        if sp.get("type") == "SOURCE_IP" and any(
+            v is not None for k, v in sp.items() if k not in ("type", "persistence_timeout", "persistence_granularity")
+        ):
+            raise validation(
+                "session_persistence SOURCE_IP type for UDP and SCTP protocols only accepts: type, "
+                "persistence_timeout, persistence_granularity."
+            )
+        if sp.get("cookie_name"):
+            raise validation("Cookie names are not supported for UDP/SCTP pools.")
+        if sp.get("type") in ("HTTP_COOKIE", "APP_COOKIE"):
+            raise validation(
+                f"Session persistence of type {sp['type']} is not supported for UDP/SCTP protocol pools."
+            )
+    elif sp.get("persistence_timeout") or sp.get("persistence_granularity"):
+        where = "UDP protocol pools" if put else "UDP and SCTP protocol pools"
+        raise validation(f"persistence_timeout and persistence_granularity is only for {where}.")
     if sp.get("type") == "APP_COOKIE" and not sp.get("cookie_name"):
         raise validation('Field "cookie_name" must be specified when using the "APP_COOKIE" session persistence type.')
     if sp.get("type") != "APP_COOKIE" and sp.get("cookie_name"):
@@ -143,7 +162,7 @@ def _create(cloud: Cloud, kind: str, body: dict[str, Any], project: str) -> str:
         body.pop("members", None)
         if not body.get("listener_id") and not body.get("loadbalancer_id"):
             raise validation("Must provide at least one of: loadbalancer_id, listener_id")
-        _check_session_persistence(body)
+        _check_session_persistence(body, body.get("protocol"))
     elif kind == "healthmonitor":
         _check_healthmonitor(body)
     elif kind == "member":
@@ -157,7 +176,7 @@ def _update(cloud: Cloud, kind: str, key: str, body: dict[str, Any], project: st
     rec = cloud.live(kind, key)
     body = _restore_defaults(kind, body, rec)
     if kind == "pool":
-        _check_session_persistence(body)
+        _check_session_persistence(body, attr(rec, "protocol"), put=True)
     if kind == "healthmonitor" and attr(rec, "type") not in ("HTTP", "HTTPS"):
         for k in ("http_method", "url_path", "expected_codes"):
             if body.get(k):
