@@ -232,24 +232,8 @@ class SessionPersistence(_Strict):
 
     type: Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
     cookie_name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    persistence_timeout: Annotated[int, Field(ge=0)] | None = Field(
-        default=None, description="UDP/SCTP only: seconds an idle client stays on its member (unset or 0: 360)"
-    )
-    persistence_granularity: str | None = Field(
-        default=None,
-        description="UDP/SCTP only: netmask grouping clients onto one member (unset: 255.255.255.255, /128)",
-    )
-
-    @field_validator("persistence_granularity")
-    @classmethod
-    def _granularity_ip(cls, v: str | None) -> str | None:
-        # Octavia types the field as an IP address (a netmask such as 255.255.255.0)
-        if v:
-            try:
-                ipaddress.ip_address(v)
-            except ValueError:
-                raise ValueError(f"persistence_granularity must be an IP address netmask, got {v!r}") from None
-        return v
+    persistence_timeout: Annotated[int, Field(ge=0)] | None = None  # UDP/SCTP: idle seconds (unset/0: 360)
+    persistence_granularity: str | None = None  # UDP/SCTP: netmask grouping clients (an IP, as Octavia types it)
 
     @field_validator("cookie_name")
     @classmethod

@@ -9,6 +9,7 @@ Each problem is returned with the field path it belongs to.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -307,6 +308,11 @@ def _check_tree(lb: m.LoadBalancer, lpath: PathT, base_dir: Path | None) -> Iter
                         f"of type {sp.type} is not supported for UDP/SCTP protocol pools.)"
                     ),
                 )
+            if sp.persistence_granularity and not _is_ip(sp.persistence_granularity):
+                yield (
+                    (*here, "session_persistence", "persistence_granularity"),
+                    f"persistence_granularity must be an IP address netmask, got {sp.persistence_granularity!r}",
+                )
             # Octavia tests the values' truth: a 0 timeout or empty granularity passes
             for opt in ("persistence_timeout", "persistence_granularity"):
                 if not udp and getattr(sp, opt):
@@ -587,3 +593,12 @@ def _check_lb_autoscaling(
             )
         for dist_field in ("service_time", "boot_time", "app_start"):
             yield from _check_dist(getattr(tpl, dist_field), (*here, "member_template", dist_field), base_dir)
+
+
+def _is_ip(text: str) -> bool:
+    """Octavia types persistence_granularity as an IP address (a netmask such as 255.255.255.0)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -84,8 +84,12 @@ def lvs_persistence(pool_attrs: dict[str, Any], old: LvsPersistence | None = Non
     mask_v6 = False
     gran = sp.get("persistence_granularity")
     if gran:
-        addr = ipaddress.ip_address(str(gran))
-        mask, mask_v6 = int(addr), addr.version == 6
+        try:
+            addr = ipaddress.ip_address(str(gran))
+        except ValueError:  # validation refuses it; an unchecked body keeps one client a template
+            addr = None
+        if addr is not None:
+            mask, mask_v6 = int(addr), addr.version == 6
     new = LvsPersistence(timeout, mask, mask_v6)
     if old is not None and old.config() == new.config():
         return old
