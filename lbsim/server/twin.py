@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from lbsim.octavia.l7 import policies_of, rules_of
 from lbsim.octavia.objects import OPERATING_STATUSES
 from lbsim.octavia.timeline import Timeline, Transition
 from lbsim.results.folder import summarise
@@ -42,6 +43,15 @@ from lbsim.sim.world import World, window_summary
 DEFAULT_PROJECT = "e3cd678b11784734bc366148aa37580e"
 _EVENTS: TypeAdapter[Any] = TypeAdapter(m.Event)
 KINDS = ("loadbalancer", "listener", "pool", "member", "healthmonitor")
+#: the L7 kinds: checked by the control plane itself (lbsim.octavia.l7), not a scenario model
+L7_KINDS = ("l7policy", "l7rule")
+#: the body fields of each L7 kind the control plane takes (ids renamed: see ``_l7_event``)
+_L7_SIM = {
+    "l7policy": frozenset(
+        {"action", "position", "redirect_url", "redirect_prefix", "redirect_http_code", "admin_state_up", "tags"}
+    ),
+    "l7rule": frozenset({"type", "compare_type", "key", "value", "invert", "admin_state_up", "tags"}),
+}
 OPERATIONS = ("create", "update", "delete", "failover")
 BEHAVIOURS = ("healthy", "refuse", "hang", "error", "slow", "flap", "partial")
 
@@ -261,7 +271,7 @@ class Twin:
         body = dict(body or {})
         if op not in OPERATIONS:
             return TwinResponse(405, f"Unsupported operation {op!r}", "Client", key)
-        if kind not in KINDS:
+        if kind not in KINDS and kind not in L7_KINDS:
             return TwinResponse(404, f"Unknown resource {kind!r}", "Client", key)
         if op == "failover" and kind != "loadbalancer":
             return TwinResponse(405, "Only load balancers and amphorae can be failed over", "Client", key)
@@ -270,7 +280,10 @@ class Twin:
         elif not key:
             return TwinResponse(404, f"{_title(kind)} None not found.", "Client", key)
         try:
-            ev, display = self._event(op, kind, key, body, cascade)
+            if kind in L7_KINDS:
+                ev, display = self._l7_event(op, kind, key, body)
+            else:
+                ev, display = self._event(op, kind, key, body, cascade)
         except _Refusal as r:
             return TwinResponse(r.code, r.message, "Client" if r.code < 500 else "Server", key)
         resp = self.world.api_event(m.ApiEvent.model_validate(ev))
@@ -355,6 +368,37 @@ class Twin:
             )
             if not sim:
                 sim = {"admin_state_up": bool(obj.attrs.get("admin_state_up", True))}
+        ev["set"] = sim
+        return ev, display
+
+    def _l7_event(self, op: str, kind: str, key: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ``api:`` event of an L7 policy or rule call. Octavia's ids become the control
+        plane's names: a policy's ``listener_id`` its ``listener`` parent, ``redirect_pool_id``
+        its ``redirect_pool``; a rule's ``l7policy_id`` (the URL's policy) its ``l7policy``.
+        The control plane checks the rest (lbsim.octavia.l7) with Octavia's wordings."""
+        ev: dict[str, Any] = {"at": self.now, "api": op, kind: key}
+        if op == "delete":
+            return ev, {}
+        parent_field, parent = ("listener_id", "listener") if kind == "l7policy" else ("l7policy_id", "l7policy")
+        display: dict[str, Any] = {}
+        sim: dict[str, Any] = {}
+        for k, v in body.items():
+            if k == parent_field:
+                if op == "create" and v is not None:
+                    ev[parent] = str(v)
+            elif k == "redirect_pool_id" and kind == "l7policy":
+                sim["redirect_pool"] = v
+            elif k in _L7_SIM[kind]:
+                sim[k] = v
+            display[k] = v
+        if op == "create":
+            sim = {k: v for k, v in sim.items() if v is not None}
+            if parent not in ev:
+                raise _Refusal(
+                    400, f"Invalid input for field/attribute {parent_field}. Value: 'None'. Mandatory field missing."
+                )
+        elif self.world.cp.get(kind, key) is None:
+            raise _Refusal(404, f"{_title(kind)} {key} not found.")
         ev["set"] = sim
         return ev, display
 
@@ -454,6 +498,14 @@ class Twin:
             attrs["members"] = [mem.name for mem in cp.members_of(key)]
             hm = cp.healthmonitor_of(key)
             attrs["healthmonitor_id"] = hm.name if hm is not None else None
+        elif kind == "listener":
+            attrs["l7policies"] = [p.name for p in policies_of(cp, key)]
+        elif kind == "l7policy":
+            attrs["listener_id"] = obj.attrs.get("listener")
+            attrs["redirect_pool_id"] = obj.attrs.get("redirect_pool")
+            attrs["rules"] = [r.name for r in rules_of(cp, key)]
+        elif kind == "l7rule":
+            attrs["l7policy_id"] = obj.attrs.get("l7policy")
         elif kind in ("member", "healthmonitor"):
             pool = cp.get("pool", str(obj.attrs.get("pool")))
             if pool is not None:
@@ -782,6 +834,8 @@ def _title(kind: str) -> str:
         "pool": "Pool",
         "member": "Member",
         "healthmonitor": "Health Monitor",
+        "l7policy": "L7 Policy",
+        "l7rule": "L7 Rule",
     }[kind]
 
 

@@ -1,11 +1,11 @@
 """The v2 endpoints around the simulated objects: providers, flavors, flavor profiles,
-availability zones, quotas, amphorae, and L7 policies and rules.
+availability zones, quotas, amphorae, and (from :mod:`lbsim.server.octavia.l7`) L7 policies
+and rules.
 
 The twin has one provider (``amphora``, with Octavia's deprecated alias ``octavia``), no
 flavors or availability zones (lists are empty, look-ups 404), no quotas under no-auth (as
-Octavia answers then), and amphorae as the Twin runs them. It does not simulate L7 policies:
-their lists are empty and creating one is answered the way Octavia answers an option a
-provider lacks (501, faultcode Server).
+Octavia answers then), amphorae as the Twin runs them, and L7 policies and rules as the
+Twin's control plane simulates them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from lbsim.server.octavia.backend import AMPHORA_FIELDS, PROVIDERS
 from lbsim.server.octavia.errors import Fault, not_found
 from lbsim.server.octavia.http import cloud_of, json_body, path_url
+from lbsim.server.octavia.l7 import l7_router
 from lbsim.server.octavia.listing import paginate, parse_fields, select_fields
 from lbsim.server.octavia.routes import FAULTS, LIST_PARAMS
 
@@ -243,81 +244,6 @@ def amphorae_router() -> APIRouter:
         summary="An amphora's listener stats",
         operation_id="amphora_stats",
     )
-    return r
-
-
-def l7_router() -> APIRouter:
-    """L7 policies and rules: none exist; creating one is not simulated (501)."""
-    r = APIRouter(tags=["l7policies"])
-    known = [
-        "id",
-        "name",
-        "listener_id",
-        "action",
-        "position",
-        "provisioning_status",
-        "operating_status",
-        "tags",
-        "created_at",
-        "updated_at",
-        "project_id",
-        "admin_state_up",
-        "description",
-    ]
-
-    async def list_policies(request: Request) -> Response:
-        cloud_of(request)
-        return _listed(request, "l7policies", [], known)
-
-    async def show_policy(request: Request, oid: str) -> Response:
-        raise not_found("L7 Policy", oid)
-
-    async def create_policy(request: Request) -> Response:
-        body = await json_body(request)
-        cloud = cloud_of(request)
-        inner = body.get("l7policy") if isinstance(body, dict) else None
-        listener = inner.get("listener_id") if isinstance(inner, dict) else None
-        if listener is not None:
-            cloud.live("listener", str(listener))
-        raise Fault(501, "Provider 'amphora' does not support a requested action: lbsim does not simulate L7 policies.")
-
-    async def list_rules(request: Request, policy_id: str) -> Response:
-        raise not_found("L7 Policy", policy_id)
-
-    r.add_api_route(
-        "/lbaas/l7policies",
-        list_policies,
-        methods=["GET"],
-        summary="List L7 policies (none)",
-        openapi_extra={"parameters": LIST_PARAMS},
-        responses=FAULTS,
-        operation_id="list_l7policies",
-    )
-    r.add_api_route(
-        "/lbaas/l7policies",
-        create_policy,
-        methods=["POST"],
-        summary="Create an L7 policy (not simulated)",
-        responses=FAULTS,
-        operation_id="create_l7policy",
-    )
-    r.add_api_route(
-        "/lbaas/l7policies/{oid}",
-        show_policy,
-        methods=["GET"],
-        summary="Show an L7 policy",
-        responses=FAULTS,
-        operation_id="show_l7policy",
-    )
-    for method in ("GET", "POST"):
-        r.add_api_route(
-            "/lbaas/l7policies/{policy_id}/rules",
-            list_rules,
-            methods=[method],
-            summary="An L7 policy's rules",
-            responses=FAULTS,
-            operation_id=f"l7rules_{method.lower()}",
-        )
     return r
 
 

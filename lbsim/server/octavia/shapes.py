@@ -157,7 +157,7 @@ class View:
             "default_tls_container_ref": attr(rec, "default_tls_container_ref"),
             "sni_container_refs": list(attr(rec, "sni_container_refs", [])),
             "insert_headers": dict(attr(rec, "insert_headers", {})),
-            "l7policies": [],
+            "l7policies": [{"id": k} for k in attr(rec, "l7policies", [])],
             "loadbalancers": [{"id": lb}] if lb else [],
             "timeout_client_data": attr(rec, "timeout_client_data", 50000),
             "timeout_member_connect": attr(rec, "timeout_member_connect", 5000),
