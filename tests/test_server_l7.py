@@ -151,3 +151,45 @@ def test_twin_accepts_l7_kinds() -> None:
     assert rec is not None and rec.attrs["listener_id"] == ids["listener"] and rec.name == "r"
     assert [x.key for x in twin.records("l7policy")] == [resp.key]
     assert twin.request("update", "l7rule", "nope", {"value": "x"}).code == 404
+
+
+def test_traffic_follows_the_policy(api: tuple[TestClient, Cloud]) -> None:
+    """A REDIRECT_TO_POOL policy made through the API routes the listener's requests: before
+    it every request reaches the default pool's member, after it (PATH STARTS_WITH /) none
+    does and the redirect pool's member answers them all."""
+    c, cloud = api
+    ids = _tree(c, cloud)
+    p2 = c.post(
+        "/v2/lbaas/pools",
+        json={"pool": {"name": "p2", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "loadbalancer_id": ids["lb"]}},
+    ).json()["pool"]["id"]
+    _advance(cloud)
+    m2 = c.post(
+        f"/v2/lbaas/pools/{p2}/members", json={"member": {"name": "m2", "address": "10.0.0.11", "protocol_port": 80}}
+    ).json()["member"]["id"]
+    _advance(cloud)
+    rt = cloud.twin.world.runtimes[ids["lb"]]
+
+    def served() -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i, s in enumerate(rt.dp.servers):
+            out[s.name] = out.get(s.name, 0) + rt.dp.member_requests(i)
+        return out
+
+    cloud.twin.set_traffic(ids["listener"], 20.0)
+    _advance(cloud, 30)
+    before = served()
+    assert before.get(ids["member"], 0) > 100 and before.get(m2, 0) == 0
+    pid = _policy(c, ids["listener"], action="REDIRECT_TO_POOL", redirect_pool_id=p2)["id"]
+    _advance(cloud, 5)
+    r = c.post(
+        f"/v2/lbaas/l7policies/{pid}/rules",
+        json={"rule": {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/"}},
+    )
+    assert r.status_code == 201, r.text
+    _advance(cloud, 5)
+    start = served()
+    _advance(cloud, 30)
+    after = served()
+    assert after.get(ids["member"], 0) == start.get(ids["member"], 0)
+    assert after.get(m2, 0) - start.get(m2, 0) > 300
