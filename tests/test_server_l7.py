@@ -137,6 +137,9 @@ def test_refusals(api: tuple[TestClient, Cloud]) -> None:
         json={"l7policy": {"listener_id": ids["listener"], "action": "REDIRECT_TO_URL"}},
     )
     assert r.status_code == 400 and "redirect_url" in r.json()["faultstring"]
+    r = c.post("/v2/lbaas/l7policies", json={"l7policy": {"listener_id": ids["listener"], "action": "REJECT",
+                                                          "name": "n" * 256}})  # fmt: skip
+    assert r.status_code == 400 and "maximum character requirement of 255" in r.json()["faultstring"]
     assert c.get("/v2/lbaas/l7policies").json() == {"l7policies": [], "l7policies_links": []}
 
 

@@ -138,6 +138,11 @@ def _inner(raw: Any, root: str, allowed: frozenset[str]) -> dict[str, Any]:
             v is None or isinstance(v, str)
         ):
             raise invalid_input(k, v, "Value should be a string.")
+    for k in ("name", "description", "key", "value", "project_id"):
+        v = body.get(k)
+        limit = 36 if k == "project_id" else 255
+        if isinstance(v, str) and len(v) > limit:
+            raise invalid_input(k, v, f"Value should have a maximum character requirement of {limit}")
     body.pop("tenant_id", None)
     body.pop("project_id", None)
     return body
