@@ -35,16 +35,25 @@ UNSET_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 HTTP_MONITOR_DEFAULTS: Mapping[str, Any] = {"http_method": "GET", "url_path": "/", "expected_codes": "200"}
 
 
-def restore_defaults(kind: str, body: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+def restore_defaults(
+    kind: str,
+    body: Mapping[str, Any],
+    current: Mapping[str, Any],
+    defaults: Mapping[str, Mapping[str, Any]] = UNSET_DEFAULTS,
+) -> dict[str, Any]:
     """``body`` of an update of a ``kind`` object whose attributes are ``current``, with
-    every null that has a default replaced by it."""
+    every null that has a default replaced by it (a fresh copy of a list or dict default).
+
+    ``defaults`` is the per-type table; the API server passes a larger one that also holds
+    the fields the simulation does not use (name, description, tags...)."""
     out = dict(body)
-    defaults = UNSET_DEFAULTS.get(kind, {})
+    table = defaults.get(kind, {})
     for key, value in body.items():
         if value is not None:
             continue
-        if key in defaults:
-            out[key] = defaults[key]
+        if key in table:
+            default = table[key]
+            out[key] = type(default)(default) if isinstance(default, list | dict) else default
         elif kind == "healthmonitor" and key in HTTP_MONITOR_DEFAULTS and current.get("type") in ("HTTP", "HTTPS"):
             out[key] = HTTP_MONITOR_DEFAULTS[key]
     return out

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from lbsim.scenario.unset import restore_defaults
 from lbsim.server.octavia import models
 from lbsim.server.octavia.backend import Cloud
 from lbsim.server.octavia.errors import Fault, validation
@@ -76,19 +77,9 @@ def list_response(kind: str, shaped: list[dict[str, Any]], request: Request) -> 
 
 
 def _restore_defaults(kind: str, body: dict[str, Any], rec: Any) -> dict[str, Any]:
-    """``unset``: a field sent as null takes its default back."""
-    out = dict(body)
-    for k, v in body.items():
-        if v is not None:
-            continue
-        if k in UNSET_DEFAULTS[kind]:
-            default = UNSET_DEFAULTS[kind][k]
-            out[k] = (
-                list(default) if isinstance(default, list) else dict(default) if isinstance(default, dict) else default
-            )
-        elif kind == "healthmonitor" and k in HM_HTTP_DEFAULTS and attr(rec, "type") in ("HTTP", "HTTPS"):
-            out[k] = HM_HTTP_DEFAULTS[k]
-    return out
+    """``unset``: a field sent as null takes its default back (the control plane's rule,
+    with the API's larger table)."""
+    return restore_defaults(kind, body, {"type": attr(rec, "type")}, UNSET_DEFAULTS)
 
 
 def _check_session_persistence(body: dict[str, Any], protocol: Any = None, put: bool = False) -> None:

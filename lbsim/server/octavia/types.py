@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lbsim.scenario.unset import HTTP_MONITOR_DEFAULTS
+from lbsim.scenario.unset import UNSET_DEFAULTS as SIM_UNSET_DEFAULTS
 from lbsim.server.octavia.errors import invalid_input, unknown_attributes
 
 # Octavia's limits (octavia/common/constants.py).
@@ -422,29 +424,28 @@ def _to_int(raw: Any) -> int:
     raise _Convert(f"int() argument must be a string, a bytes-like object or a real number, not '{type(raw).__name__}'")
 
 
-#: What ``unset`` (a field sent as null on PUT) restores, per kind (Octavia's
-#: ``_set_default_on_none`` and the DB defaults).
-UNSET_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+#: What ``unset`` (a field sent as null on PUT) restores, per kind: the simulation's table
+#: (:data:`lbsim.scenario.unset.UNSET_DEFAULTS`, Octavia's ``_set_default_on_none``) plus the
+#: DB defaults of the fields only the API keeps.
+_API_ONLY_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "loadbalancer": {"name": "", "description": "", "tags": []},
     "listener": {
         "name": "",
         "description": "",
-        "connection_limit": -1,
-        "timeout_client_data": 50000,
-        "timeout_member_connect": 5000,
-        "timeout_member_data": 50000,
-        "timeout_tcp_inspect": 0,
         "tags": [],
         "insert_headers": {},
         "sni_container_refs": [],
         "client_authentication": "NONE",
     },
     "pool": {"name": "", "description": "", "tags": []},
-    "member": {"name": "", "weight": 1, "backup": False, "tags": []},
-    "healthmonitor": {"name": "", "max_retries_down": 3, "tags": []},
+    "member": {"name": "", "tags": []},
+    "healthmonitor": {"name": "", "tags": []},
+}
+UNSET_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    kind: {**extra, **SIM_UNSET_DEFAULTS.get(kind, {})} for kind, extra in _API_ONLY_DEFAULTS.items()
 }
 
 #: The HTTP health monitor's defaults (``_validate_create_hm`` and ``_set_default_on_none``).
-HM_HTTP_DEFAULTS: Mapping[str, str] = {"http_method": "GET", "url_path": "/", "expected_codes": "200"}
+HM_HTTP_DEFAULTS: Mapping[str, str] = HTTP_MONITOR_DEFAULTS
 
 Checker = Callable[[dict[str, Any]], None]
