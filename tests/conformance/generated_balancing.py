@@ -44,7 +44,6 @@ import contextlib
 import random
 import select
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,22 +389,8 @@ class HoldingBackend(BackendServer):
         if is_check or not self.holding:
             super()._answer(conn, is_check)
             return
-        ev = threading.Event()
-        with self._lock:
-            self._held.append(ev)
-        try:
-            while not self._stop.is_set() and not ev.wait(0.02):
-                try:
-                    r, _, _ = select.select([conn], [], [], 0)
-                    if r and not conn.recv(4096, socket.MSG_PEEK):
-                        return
-                except (OSError, ValueError):  # closed by stop()
-                    return
-            if self._stop.is_set():
-                return
-        finally:
-            with self._lock, contextlib.suppress(ValueError):
-                self._held.remove(ev)
+        if not self._hold(conn):
+            return
         body = self.name.encode()
         conn.sendall(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"

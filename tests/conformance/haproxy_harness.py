@@ -295,27 +295,30 @@ class BackendServer:
             with contextlib.suppress(OSError):
                 conn.close()
 
+    def _hold(self, conn: socket.socket) -> bool:
+        """Hold a request until the test releases it (release_held): True. False when the
+        peer (HAProxy) closes first or stop() is called: then nothing is answered."""
+        ev = threading.Event()
+        with self._lock:
+            self._held.append(ev)
+        try:
+            while not self._stop.is_set() and not ev.wait(0.02):
+                try:
+                    r, _, _ = select.select([conn], [], [], 0)
+                    if r and not conn.recv(4096, socket.MSG_PEEK):
+                        return False
+                except (OSError, ValueError):  # closed by stop()
+                    return False
+            return not self._stop.is_set()
+        finally:
+            with self._lock, contextlib.suppress(ValueError):
+                self._held.remove(ev)
+
     def _answer(self, conn: socket.socket, is_check: bool) -> None:
         mode = self._mode
         if mode is Mode.HANG and not is_check:
-            # Hold the request until the test releases it (release_held), the peer
-            # (HAProxy) closes, or stop() is called.
-            ev = threading.Event()
-            with self._lock:
-                self._held.append(ev)
-            try:
-                while not self._stop.is_set() and not ev.wait(0.02):
-                    try:
-                        r, _, _ = select.select([conn], [], [], 0)
-                        if r and not conn.recv(4096, socket.MSG_PEEK):
-                            return
-                    except (OSError, ValueError):  # closed by stop()
-                        return
-                if self._stop.is_set():
-                    return
-            finally:
-                with self._lock, contextlib.suppress(ValueError):
-                    self._held.remove(ev)
+            if not self._hold(conn):
+                return
         elif mode is Mode.HANG:
             return  # a hung server does not answer health checks either
         if mode is Mode.SLOW and not is_check and self._stop.wait(self.delay):
