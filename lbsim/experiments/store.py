@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lbsim.experiments.common import LOG_NAME
+from lbsim.results.atomic import pid_alive
 
 # --------------------------------------------------------------------------------------
 # The store
@@ -85,25 +86,10 @@ class RunStore:
         for tmp in self.folder.glob(".*.tmp"):
             try:
                 pid = int(tmp.name.rsplit(".", 2)[-2])
-                stale = not _pid_alive(pid) or now - tmp.stat().st_mtime > max_age
+                stale = not pid_alive(pid) or now - tmp.stat().st_mtime > max_age
             except (ValueError, OSError):
                 continue
             if stale:
                 tmp.unlink(missing_ok=True)
                 n += 1
         return n
-
-
-def _pid_alive(pid: int) -> bool:
-    """True when process ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust kill(0)
-    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")

@@ -36,6 +36,7 @@ from lbsim.octavia.timeline import Timeline, Transition
 from lbsim.results.folder import summarise
 from lbsim.scenario import model as m
 from lbsim.scenario.ids import object_id
+from lbsim.scenario.quotas import RESOURCE_NAMES
 from lbsim.scenario.validation import UPDATABLE
 from lbsim.sim.engine import Simulation
 from lbsim.sim.world import World, window_summary
@@ -278,7 +279,7 @@ class Twin:
         if op == "create":
             key = str(uuid.uuid4())
         elif not key:
-            return TwinResponse(404, f"{_title(kind)} None not found.", "Client", key)
+            return TwinResponse(404, f"{RESOURCE_NAMES[kind]} None not found.", "Client", key)
         try:
             if kind in L7_KINDS:
                 ev, display = self._l7_event(op, kind, key, body)
@@ -348,7 +349,7 @@ class Twin:
         else:
             obj = self.world.cp.get(kind, key)
             if obj is None or (kind == "loadbalancer" and obj.provisioning_status == "DELETED"):
-                raise _Refusal(404, f"{_title(kind)} {key} not found.")
+                raise _Refusal(404, f"{RESOURCE_NAMES[kind]} {key} not found.")
             defaults = _MODEL[kind].model_fields
             for k, v in list(sim.items()):
                 if v is None and k in defaults and k not in ("default_pool",):
@@ -398,7 +399,7 @@ class Twin:
                     400, f"Invalid input for field/attribute {parent_field}. Value: 'None'. Mandatory field missing."
                 )
         elif self.world.cp.get(kind, key) is None:
-            raise _Refusal(404, f"{_title(kind)} {key} not found.")
+            raise _Refusal(404, f"{RESOURCE_NAMES[kind]} {key} not found.")
         ev["set"] = sim
         return ev, display
 
@@ -825,18 +826,6 @@ class _Refusal(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def _title(kind: str) -> str:
-    return {
-        "loadbalancer": "Load Balancer",
-        "listener": "Listener",
-        "pool": "Pool",
-        "member": "Member",
-        "healthmonitor": "Health Monitor",
-        "l7policy": "L7 Policy",
-        "l7rule": "L7 Rule",
-    }[kind]
 
 
 def _amphora_row(
