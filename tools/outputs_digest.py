@@ -7,7 +7,7 @@ Usage::
     diff before.txt after.txt                       # empty: byte-identical
 
 Each scenario under ``scenarios/`` is run with ``lbsim run`` into a temporary folder, and
-the SHA-256 of ``summary.json``, ``members.csv``, ``transitions.csv`` and ``status.json``
+the SHA-256 of each result file in :data:`FILES` (all but the manifest, which has times)
 is printed, one line per file. A scenario that does not run prints its exit code.
 """
 
@@ -20,7 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-FILES = ("summary.json", "members.csv", "transitions.csv", "status.json")
+FILES = (
+    "summary.json", "members.csv", "transitions.csv", "status.json", "timeseries.csv",
+    "latency.csv", "api.csv", "expectations.csv", "incidents.csv", "stats.csv",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
