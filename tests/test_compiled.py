@@ -104,7 +104,9 @@ def covered_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "seed": draw(st.integers(0, 2**31)),
         "duration": draw(st.sampled_from([3, 7.5, 12])),
         "warmup": draw(st.sampled_from([0, 1, 2.5])),
-        "octavia": {"heartbeat_interval": 1, "heartbeat_timeout": 6, "health_check_interval": 1},
+        # heartbeats end chunks; with 10 s ones a chunk spans several of the sampler's seconds
+        "octavia": {"heartbeat_interval": draw(st.sampled_from([1, 10])), "heartbeat_timeout": 60,
+                    "health_check_interval": 1},
         "loadbalancer": {
             "name": "lb",
             "topology": draw(st.sampled_from(["SINGLE", "ACTIVE_STANDBY"])),
@@ -205,6 +207,64 @@ def test_long_overloaded_run_grows_buffers(tmp_path: Path) -> None:
         ],
     }
     _assert_identical(d, tmp_path)
+
+
+def _quiet_run(seconds: float) -> dict[str, Any]:
+    """A light run whose chunks span many sampler seconds (no heartbeats inside them)."""
+    return {
+        "version": 1,
+        "name": "quiet",
+        "seed": 11,
+        "duration": seconds,
+        "octavia": {"heartbeat_interval": 50, "heartbeat_timeout": 500, "health_check_interval": 1},
+        "loadbalancer": {
+            "name": "lb",
+            "listeners": [{"name": "l", "protocol": "HTTP", "protocol_port": 80, "default_pool": "p",
+                           "connection_limit": 2}],
+            "pools": [
+                {
+                    "name": "p",
+                    "protocol": "HTTP",
+                    "lb_algorithm": "ROUND_ROBIN",
+                    "members": [
+                        {"name": f"m{i}", "address": f"10.0.0.{i + 1}", "protocol_port": 80,
+                         "service_time": {"dist": "exponential", "mean": 0.6}}
+                        for i in range(2)
+                    ],
+                }
+            ],
+        },
+        "traffic": [
+            {"listener": "l", "arrival": {"process": "poisson", "rate": 3}, "clients": {"count": 5,
+             "cidr": "198.18.0.0/16"}}
+        ],
+    }
+
+
+@pytest.mark.parametrize("cap", [1, 3, compiled.SAMPLE_CAP])
+def test_kernel_sampler_buffer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: int) -> None:
+    """The kernel takes the once-a-second occupancy samples itself (the sampler does not
+    end chunks); whatever the size of its buffer, the samples are the exact path's, with
+    queues and a full listener's backlog in them."""
+    monkeypatch.setattr(compiled, "SAMPLE_CAP", cap)
+    sc = _scenario(_quiet_run(180))
+    exact = simulate(sc, engine="exact")
+    fast = simulate(sc, engine="compiled")
+    assert len(fast.dp.samples) == 180
+    assert list(fast.dp.samples) == list(exact.dp.samples)
+    assert max(s[2] for s in exact.dp.samples) > 0 and max(s[1] for s in exact.dp.samples) > 0
+    _assert_identical(_quiet_run(180), tmp_path)
+
+
+def test_kernel_sampler_with_progress_steps() -> None:
+    """``lbsim run`` advances the clock in steps for its progress bar: a step boundary
+    between two sampler seconds changes nothing."""
+    sc = _scenario(_quiet_run(97.5))
+    seen: list[float] = []
+    exact = simulate(sc, engine="exact")
+    fast = simulate(sc, engine="compiled", progress=seen.append)
+    assert seen[-1] == 1.0 and len(seen) == 100
+    assert list(fast.dp.samples) == list(exact.dp.samples) and len(exact.dp.samples) == 98
 
 
 def test_choice_of_engine() -> None:

@@ -54,6 +54,8 @@ ALGORITHM_CODES = {"ROUND_ROBIN": 0, "LEAST_CONNECTIONS": 1, "SOURCE_IP": 2, "SO
 _IDX_MASK = (1 << 20) - 1
 _SEQ_MASK = (1 << 44) - 1
 OUT_CAP = 1 << 16
+#: occupancy samples the kernel holds before Python takes them
+SAMPLE_CAP = 4096
 
 
 def available() -> bool:
@@ -300,7 +302,9 @@ class CompiledDataPlane:
         self.ca = np.zeros(cap, dtype=np.int64)
         self.cr = np.zeros(cap, dtype=np.int64)
         self.sc = np.zeros(8, dtype=np.int64)
-        self.fs = np.array([sc.duration, sc.warmup], dtype=float)
+        self.fs = np.array([sc.duration, sc.warmup, math.inf], dtype=float)
+        self.sc[k.S_ACTIVE0] = sum(f.active for f in dp.frontends.values() if f not in fe_objs)
+        self.samp = np.zeros((SAMPLE_CAP, 3), dtype=np.int64)
         self.r_t0 = self.r_sent = self.free = np.zeros(0, dtype=np.int64)
         self.ri = np.zeros((0, 6), dtype=np.int64)
         self._alloc_requests(4096)
@@ -453,11 +457,21 @@ class CompiledDataPlane:
                 self._refill_clients(i)
         if self.sc[k.S_NFREE] == 0:
             self._alloc_requests(2 * len(self.r_t0))
+        if self.sc[k.S_SAMPN] >= len(self.samp):
+            self._drain_samples()
 
     # ------------------------------------------------------------------ running
+    def start_sampler(self, now: float) -> None:
+        """Take the engine's once-a-second occupancy samples from ``now`` on, in the kernel.
+
+        Instead of a SimPy process that would end a chunk every simulated second; the
+        samples are the same (see :func:`lbsim.sim.compiled_kernels.run`).
+        """
+        self.fs[self.k.F_NEXT_SAMPLE] = now
+
     def advance(self, until: float) -> None:
         """Process every data-plane event due strictly before ``until``."""
-        if self.next_time >= until:
+        if self.next_time >= until and self.fs[self.k.F_NEXT_SAMPLE] >= until:
             return
         k = self.k
         while True:
@@ -468,13 +482,14 @@ class CompiledDataPlane:
                 self.bal, self.hp, self.hm, self.smap,
                 self.sv, self.busy_time, self.svc, self.spos, self.slen,
                 self.r_t0, self.r_sent, self.ri, self.free,
-                self.o_t0, self.o_src, self.o_gidx, self.o_now, self.o_lat, self.o_code,
+                self.o_t0, self.o_src, self.o_gidx, self.o_now, self.o_lat, self.o_code, self.samp,
             )  # fmt: skip
             if code == k.DONE:
                 break
             self._refill()
         self.next_time = float(self.ct[0]) if self.sc[k.S_CALN] else math.inf
         self._drain_outputs()
+        self._drain_samples()
         for f, fe in enumerate(self.fe_objs):
             row = self.fe[f]
             fe.active = int(row[0])
@@ -508,6 +523,14 @@ class CompiledDataPlane:
                 if dp.log_requests:
                     dp.log.append((t0, src, g, lat, outcome))
         self.sc[self.k.S_OUTN] = 0
+
+    def _drain_samples(self) -> None:
+        """Hand the occupancy samples taken since the last call to the data plane."""
+        n = int(self.sc[self.k.S_SAMPN])
+        append = self.dp.samples.append
+        for a, q, b in self.samp[:n].tolist():
+            append((a, q, b))
+        self.sc[self.k.S_SAMPN] = 0
 
     def sample(self) -> tuple[int, int, int]:
         """The sampler's (active connections, queued in members, kernel backlog)."""

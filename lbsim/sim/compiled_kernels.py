@@ -45,9 +45,12 @@ S_NFREE = 2  # free request slots
 S_OUTN = 3  # output records written
 S_INFLIGHT = 4  # requests holding a slot (backlog, queued, in service)
 S_EVENTS = 5  # events processed (statistics)
+S_SAMPN = 6  # occupancy samples written
+S_ACTIVE0 = 7  # active connections of frontends the kernel does not own (for the samples)
 # indexes into the float64 scalar array ``fs``
 F_DURATION = 0
 F_WARMUP = 1
+F_NEXT_SAMPLE = 2  # when the once-a-second occupancy sampler runs next (inf: never)
 
 # return codes of run()
 DONE, NEED_INPUT = 0, 1
@@ -67,7 +70,7 @@ H_KEY, H_SEQ, H_IDX = range(3)
 M_OFF, M_CAP, M_SIZE = range(3)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def pick(
     b: int, alg: int, src: int, port: int,
     be_base: np.ndarray, bst: np.ndarray, bal: np.ndarray, hp: np.ndarray, hm: np.ndarray, smap: np.ndarray,
@@ -213,7 +216,7 @@ def pick(
     return srv - be_base[b]
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def heap_push(h: int, key: int, seq: int, idx: int, bal: np.ndarray, hp: np.ndarray, hm: np.ndarray) -> None:
     """Push ``(key, seq, idx)`` on heap ``h``, dropping its stale entries first when it is full."""
     off = hm[h, M_OFF]
@@ -258,7 +261,7 @@ def heap_push(h: int, key: int, seq: int, idx: int, bal: np.ndarray, hp: np.ndar
             break
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def lc_release(b: int, i: int, bst: np.ndarray, bal: np.ndarray, hp: np.ndarray, hm: np.ndarray) -> None:
     """LeastConnBalancer.release of flat server ``i``: re-sorted behind its equals."""
     c = bal[i, B_CONNS] - 1
@@ -271,7 +274,7 @@ def lc_release(b: int, i: int, bst: np.ndarray, bal: np.ndarray, hp: np.ndarray,
         heap_push(3 * b, key, s, i, bal, hp, hm)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def fmix32(h: int) -> int:
     """MurmurHash3's 32-bit finaliser (lbsim.haproxy.sourcehash.fmix32)."""
     x = np.uint64(h) & np.uint64(U32)
@@ -294,6 +297,7 @@ def run(
     sv: np.ndarray, busy_time: np.ndarray, svc: np.ndarray, spos: np.ndarray, slen: np.ndarray,
     r_t0: np.ndarray, r_sent: np.ndarray, ri: np.ndarray, free: np.ndarray,
     o_t0: np.ndarray, o_src: np.ndarray, o_gidx: np.ndarray, o_now: np.ndarray, o_lat: np.ndarray, o_code: np.ndarray,
+    samp: np.ndarray,
 ) -> int:
     """Process the data-plane events due strictly before ``until``.
 
@@ -307,8 +311,37 @@ def run(
     per backend its algorithm, the offset of its servers in the flat balancer array
     ``bal`` (B_*, indexed ``base + local``) and ``bst`` scalars (see :func:`pick`);
     balancer heap entries ``hp`` (H_*) and heap metadata ``hm`` (M_*); ``sv`` members
-    by global index (SV_*); request slots (R_*); output records.
+    by global index (SV_*); request slots (R_*); output records; occupancy samples
+    ``samp`` (active, queued, backlog), one per simulated second from ``fs[F_NEXT_SAMPLE]``.
+
+    The samples are the engine's once-a-second sampler, taken here so that it does not
+    cut chunks: a sample at ``t`` sees every event due strictly before ``t`` (SimPy's
+    events run before the data plane's at equal times), so it is written before the
+    first event at or after ``t``, or when the chunk ends at ``until > t``.
     """
+
+    # ---------------------------------------------------------------- samples
+    def take_samples(t: float, upto: bool) -> bool:
+        """Write the samples due before ``t`` (or at it, with ``upto``); False when the
+        buffer is full first."""
+        while fs[F_NEXT_SAMPLE] < t or (upto and fs[F_NEXT_SAMPLE] == t):
+            n = sc[S_SAMPN]
+            if n >= samp.shape[0]:
+                return False
+            queued = 0
+            for g in range(sv.shape[0]):
+                queued += sv[g, SV_QLEN]
+            active = sc[S_ACTIVE0]
+            backlog = 0
+            for f in range(fe.shape[0]):
+                active += fe[f, FE_ACTIVE]
+                backlog += fe[f, FE_BLEN]
+            samp[n, 0] = active
+            samp[n, 1] = queued
+            samp[n, 2] = backlog
+            sc[S_SAMPN] = n + 1
+            fs[F_NEXT_SAMPLE] += 1.0
+        return True
 
     # ---------------------------------------------------------------- calendar
     def cless(a: int, b: int) -> bool:
@@ -479,7 +512,9 @@ def run(
     while sc[S_CALN] > 0:
         now = ct[0]
         if now >= until:
-            return DONE
+            break
+        if fs[F_NEXT_SAMPLE] <= now and not take_samples(now, True):
+            return NEED_INPUT
         kind = ck[0]
         a = ca[0]
         q = cr[0]
@@ -518,6 +553,8 @@ def run(
         t = now + gap
         if t <= duration:
             schedule(t, ARRIVAL, a, 0)
+    if not take_samples(until, False):
+        return NEED_INPUT
     return DONE
 
 

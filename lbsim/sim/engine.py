@@ -753,7 +753,11 @@ class Simulation:
         """This load balancer's own periodic processes: the stale scan and (for runs
         with an end) the once-a-second occupancy sampler."""
         self.env.process(self.hm.stale_scan())
-        if not self.live:
+        if self.live:
+            return
+        if self.dp.compiled is not None:  # the compiled data plane samples in its kernel
+            self.dp.compiled.start_sampler(self.env.now)
+        else:
             self.env.process(self._sampler())
 
     #: which data plane runs the requests: "auto", "exact" or "compiled" (lbsim.sim.compiled)
