@@ -21,7 +21,7 @@ from lbsim.api import run_scenario
 from lbsim.bench import bench_yaml
 from lbsim.octavia.timeline import Timeline, Transition
 from lbsim.scenario import model as m
-from lbsim.scenario.gcpause import gc_paused
+from lbsim.scenario.gcpause import freeze_existing, gc_frozen, gc_paused
 from lbsim.scenario.loader import parse_scenario
 from lbsim.sim.amphora import lazy_uniform
 from lbsim.sim.distributions import make_sampler, stream
@@ -103,6 +103,58 @@ def test_gc_paused_restores_the_collector_state() -> None:
     with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+def test_freeze_existing_hides_what_exists_and_undoes_only_its_own() -> None:
+    """Objects that exist are frozen (out of collections) until the undo; objects made
+    after are not; an existing freeze (a caller's own) is neither added to nor undone."""
+    assert gc.get_freeze_count() == 0
+    before = [object() for _ in range(10)]
+    thaw = freeze_existing()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > len(before)
+        made = [[i] for i in range(100)]  # tracked, young: the collector still sees them
+        assert any(gc.is_tracked(x) for x in made)
+        assert gc.get_freeze_count() == frozen
+        inner = freeze_existing()  # nested: already frozen, so nothing to do
+        assert gc.get_freeze_count() == frozen
+        inner()
+        assert gc.get_freeze_count() == frozen
+    finally:
+        thaw()
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a caller's own freeze stays as it was, through a block and after
+    try:
+        theirs = gc.get_freeze_count()
+        with gc_frozen():
+            assert gc.get_freeze_count() == theirs
+        assert gc.get_freeze_count() == theirs
+    finally:
+        gc.unfreeze()
+    with pytest.raises(RuntimeError), gc_frozen():
+        raise RuntimeError("boom")
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_run_keeps_its_deployment_out_of_collections_and_thaws_after() -> None:
+    """While a run goes on, the deployment built at set-up is frozen (no collection
+    re-traverses its thousands of servers); afterwards nothing stays frozen, even when
+    the run fails."""
+    text = bench_yaml("ROUND_ROBIN", 300, 3000)
+    sc = parse_scenario(text, "scale.yaml")
+    seen: list[int] = []
+    res = run_scenario(sc, scenario_yaml=text, engine="exact", progress=lambda _f: seen.append(gc.get_freeze_count()))
+    assert int(res.summary["requests"]) > 0
+    assert seen and min(seen) > 300 * 10  # at least a few objects per member
+    assert gc.get_freeze_count() == 0
+
+    def boom(_f: float) -> None:
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        run_scenario(sc, scenario_yaml=text, engine="exact", progress=boom)
+    assert gc.get_freeze_count() == 0
 
 
 def test_status_rows_are_plain_tuples() -> None:
