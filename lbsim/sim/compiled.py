@@ -298,9 +298,9 @@ class CompiledDataPlane:
         cap = nsrc + int(self.sv[:, 1].sum()) + 1
         self.ct = np.zeros(cap, dtype=float)
         self.cs = np.zeros(cap, dtype=np.int64)
-        self.ck = np.zeros(cap, dtype=np.int64)
-        self.ca = np.zeros(cap, dtype=np.int64)
         self.cr = np.zeros(cap, dtype=np.int64)
+        self.na_t = np.full(nsrc, math.inf)
+        self.na_s = np.zeros(nsrc, dtype=np.int64)
         self.sc = np.zeros(8, dtype=np.int64)
         self.fs = np.array([sc.duration, sc.warmup, math.inf], dtype=float)
         self.sc[k.S_ACTIVE0] = sum(f.active for f in dp.frontends.values() if f not in fe_objs)
@@ -316,8 +316,8 @@ class CompiledDataPlane:
         self.o_code = np.zeros(OUT_CAP, dtype=np.int64)
         for i, g0 in enumerate(first):  # the engine's first call_later(g0, fire) per source
             if g0 <= sc.duration:
-                k.schedule_first(self.ct, self.cs, self.ck, self.ca, self.cr, self.sc, env.now + g0, i)
-        self.next_time = float(self.ct[0]) if self.sc[k.S_CALN] else math.inf
+                k.schedule_first(self.na_t, self.na_s, self.sc, env.now + g0, i)
+        self._next_time()
 
     # ------------------------------------------------------------------ set-up helpers
     def _build_balancers(self) -> None:
@@ -328,8 +328,8 @@ class CompiledDataPlane:
         self.be_base = np.zeros(nb, dtype=np.int64)
         self.bst = np.zeros((nb, 9), dtype=np.int64)
         self.gidx = np.zeros(n_flat, dtype=np.int64)
-        # columns B_EW, B_NPOS, B_LPOS, B_RW, B_CONNS, B_LIVE
-        self.bal = np.zeros((n_flat, 6), dtype=np.int64)
+        # columns B_EW, B_NPOS, B_LPOS, B_RW, B_CONNS, B_LIVE, B_HPOS
+        self.bal = np.zeros((n_flat, 7), dtype=np.int64)
         self.bal[:, 0] = 1
         self.bal[:, 5] = -1
         self.hm = np.zeros((3 * nb, 3), dtype=np.int64)
@@ -383,6 +383,8 @@ class CompiledDataPlane:
             o = int(self.hm[h, 0])
             if entries:
                 self.hp[o : o + len(entries)] = entries
+                if self.be_alg[h // 3] == 1:  # leastconn: each server's place in its heap
+                    self.bal[[e[2] for e in entries], 6] = np.arange(len(entries))
         self.smap = np.asarray(maps if maps else [0], dtype=np.int64)
 
     def _alloc_requests(self, n: int) -> None:
@@ -461,6 +463,11 @@ class CompiledDataPlane:
             self._drain_samples()
 
     # ------------------------------------------------------------------ running
+    def _next_time(self) -> None:
+        """When the next data-plane event is due (inf: none)."""
+        top = float(self.ct[0]) if self.sc[self.k.S_CALN] else math.inf
+        self.next_time = min(top, float(self.na_t.min())) if len(self.na_t) else top
+
     def start_sampler(self, now: float) -> None:
         """Take the engine's once-a-second occupancy samples from ``now`` on, in the kernel.
 
@@ -476,7 +483,7 @@ class CompiledDataPlane:
         k = self.k
         while True:
             code = k.run(
-                until, self.sc, self.fs, self.ct, self.cs, self.ck, self.ca, self.cr,
+                until, self.sc, self.fs, self.ct, self.cs, self.cr, self.na_t, self.na_s,
                 self.src_fe, self.gaps, self.gpos, self.glen, self.picks, self.ports, self.ppos, self.plen,
                 self.addrs, self.aoff, self.fe, self.fe_tdata, self.be_alg, self.be_base, self.bst, self.gidx,
                 self.bal, self.hp, self.hm, self.smap,
@@ -487,7 +494,7 @@ class CompiledDataPlane:
             if code == k.DONE:
                 break
             self._refill()
-        self.next_time = float(self.ct[0]) if self.sc[k.S_CALN] else math.inf
+        self._next_time()
         self._drain_outputs()
         self._drain_samples()
         for f, fe in enumerate(self.fe_objs):

@@ -32,8 +32,6 @@ U32 = 0xFFFFFFFF
 
 # algorithm codes
 RR, LC, SRC, SRC_PORT = 0, 1, 2, 3
-# calendar event kinds
-ARRIVAL, COMPLETION = 0, 1
 # outcome codes of output records
 OK, E504 = 0, 1
 ERROR_PAGE_BYTES = 200
@@ -65,7 +63,7 @@ R_SRC, R_PORT, R_FE, R_BE, R_LOCAL, R_NEXT = range(6)
 
 # balancer columns (int64 [flat server, 6]); heap entry columns (int64 [entry, 3]);
 # heap metadata columns (int64 [heap, 3])
-B_EW, B_NPOS, B_LPOS, B_RW, B_CONNS, B_LIVE = range(6)
+B_EW, B_NPOS, B_LPOS, B_RW, B_CONNS, B_LIVE, B_HPOS = range(7)
 H_KEY, H_SEQ, H_IDX = range(3)
 M_OFF, M_CAP, M_SIZE = range(3)
 
@@ -144,13 +142,16 @@ def pick(
         return -1
     if alg == LC:
         h = 3 * b
-        i = top_live(h)
+        off = hm[h, M_OFF]
+        i = hp[off, H_IDX]  # leastconn's heap holds live entries only: the top is the pick
         c = bal[i, B_CONNS] + 1
         bal[i, B_CONNS] = c
         s = bst[b, 5]
         bst[b, 5] = s + 1
         bal[i, B_LIVE] = s
-        replace(h, (c + 1) * SRV_EWGHT_MAX // bal[i, B_EW], s, i)
+        hp[off, 0] = (c + 1) * SRV_EWGHT_MAX // bal[i, B_EW]
+        hp[off, 1] = s
+        lc_fix(h, 0, bal, hp, hm)
         return i - be_base[b]
     # ROUND_ROBIN: fwrr_get_next_server
     if bst[b, 1] == 0:
@@ -262,16 +263,61 @@ def heap_push(h: int, key: int, seq: int, idx: int, bal: np.ndarray, hp: np.ndar
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
+def lc_fix(h: int, pos: int, bal: np.ndarray, hp: np.ndarray, hm: np.ndarray) -> None:
+    """Restore leastconn's heap ``h`` after the entry at ``pos`` changed key (up or down).
+
+    Unlike fwrr's heaps, leastconn's holds exactly one entry per server in the tree, its
+    position kept in ``bal[i, B_HPOS]``: an update changes the entry in place instead of
+    pushing a new one and leaving the old one stale, so the heap stays as small as the
+    pool. The order is the same total ``(key, seq)`` order as the lazy heap of
+    :class:`lbsim.haproxy.leastconn.LeastConnBalancer`, so the picks are the same.
+    """
+    off = hm[h, M_OFF]
+    n = hm[h, M_SIZE]
+    while pos > 0:
+        p = (pos - 1) // 2
+        x, y = off + pos, off + p
+        if hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1]):
+            for c in range(3):
+                hp[x, c], hp[y, c] = hp[y, c], hp[x, c]
+            bal[hp[x, 2], B_HPOS] = pos
+            bal[hp[y, 2], B_HPOS] = p
+            pos = p
+        else:
+            break
+    while True:
+        c = 2 * pos + 1
+        if c >= n:
+            break
+        x, y = off + c + 1, off + c
+        if c + 1 < n and (hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1])):
+            c += 1
+        x, y = off + c, off + pos
+        if hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1]):
+            for cc in range(3):
+                hp[x, cc], hp[y, cc] = hp[y, cc], hp[x, cc]
+            bal[hp[x, 2], B_HPOS] = c
+            bal[hp[y, 2], B_HPOS] = pos
+            pos = c
+        else:
+            break
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
 def lc_release(b: int, i: int, bst: np.ndarray, bal: np.ndarray, hp: np.ndarray, hm: np.ndarray) -> None:
     """LeastConnBalancer.release of flat server ``i``: re-sorted behind its equals."""
     c = bal[i, B_CONNS] - 1
     bal[i, B_CONNS] = c
     if bal[i, B_LIVE] >= 0:
-        key = (c + 1) * SRV_EWGHT_MAX // bal[i, B_EW] if c else 0
         s = bst[b, 5]
         bst[b, 5] = s + 1
         bal[i, B_LIVE] = s
-        heap_push(3 * b, key, s, i, bal, hp, hm)
+        h = 3 * b
+        pos = bal[i, B_HPOS]
+        j = hm[h, M_OFF] + pos
+        hp[j, 0] = (c + 1) * SRV_EWGHT_MAX // bal[i, B_EW] if c else 0
+        hp[j, 1] = s
+        lc_fix(h, pos, bal, hp, hm)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -289,7 +335,7 @@ def fmix32(h: int) -> int:
 @nb.njit(cache=True, nogil=True)
 def run(
     until: float, sc: np.ndarray, fs: np.ndarray,
-    ct: np.ndarray, cs: np.ndarray, ck: np.ndarray, ca: np.ndarray, cr: np.ndarray,
+    ct: np.ndarray, cs: np.ndarray, cr: np.ndarray, na_t: np.ndarray, na_s: np.ndarray,
     src_fe: np.ndarray, gaps: np.ndarray, gpos: np.ndarray, glen: np.ndarray,
     picks: np.ndarray, ports: np.ndarray, ppos: np.ndarray, plen: np.ndarray, addrs: np.ndarray, aoff: np.ndarray,
     fe: np.ndarray, fe_tdata: np.ndarray, be_alg: np.ndarray, be_base: np.ndarray, bst: np.ndarray, gidx: np.ndarray,
@@ -306,8 +352,11 @@ def run(
     from the same named streams, in the same blocks, and calls again.
 
     State layout: ``sc`` int64 scalars (S_*), ``fs`` float scalars (F_*); the calendar
-    ``ct`` (time), ``cs`` (seq), ``ck`` (kind), ``ca`` (source or server), ``cr``
-    (request); per source its frontend, gap and client buffers; ``fe`` frontends (FE_*);
+    of completions ``ct`` (time), ``cs`` (seq), ``cr`` (request); per source its next
+    arrival ``na_t`` (time, inf: none) and ``na_s`` (seq), its frontend, gap and client
+    buffers. Arrivals stay out of the heap (each source has at most one pending, due in
+    order), which saves a push and a pop per request; the calendar's sequence numbers
+    still order an arrival and a completion at the same time as one heap would; ``fe`` frontends (FE_*);
     per backend its algorithm, the offset of its servers in the flat balancer array
     ``bal`` (B_*, indexed ``base + local``) and ``bst`` scalars (see :func:`pick`);
     balancer heap entries ``hp`` (H_*) and heap metadata ``hm`` (M_*); ``sv`` members
@@ -350,18 +399,14 @@ def run(
     def cswap(a: int, b: int) -> None:
         ct[a], ct[b] = ct[b], ct[a]
         cs[a], cs[b] = cs[b], cs[a]
-        ck[a], ck[b] = ck[b], ck[a]
-        ca[a], ca[b] = ca[b], ca[a]
         cr[a], cr[b] = cr[b], cr[a]
 
-    def schedule(t: float, kind: int, a: int, r: int) -> None:
-        """The kernel's call_later: the next sequence number breaks ties in time."""
+    def schedule(t: float, r: int) -> None:
+        """The kernel's call_later for a completion: the next sequence number breaks ties."""
         pos = sc[S_CALN]
         ct[pos] = t
         cs[pos] = sc[S_SEQ]
         sc[S_SEQ] += 1
-        ck[pos] = kind
-        ca[pos] = a
         cr[pos] = r
         sc[S_CALN] = pos + 1
         while pos > 0:
@@ -376,7 +421,7 @@ def run(
         n = sc[S_CALN] - 1
         sc[S_CALN] = n
         if n > 0:
-            ct[0], cs[0], ck[0], ca[0], cr[0] = ct[n], cs[n], ck[n], ca[n], cr[n]
+            ct[0], cs[0], cr[0] = ct[n], cs[n], cr[n]
             pos = 0
             while True:
                 c = 2 * pos + 1
@@ -446,7 +491,7 @@ def run(
             sv[g, SV_BUSY] += 1
             s = service(g)
             busy_time[g] += s
-            schedule(now + s, COMPLETION, g, q)
+            schedule(now + s, q)
         else:
             append(sv, g, SV_QHEAD, q)
 
@@ -493,7 +538,7 @@ def run(
                 sv[g, SV_BUSY] += 1
                 s = service(g)
                 busy_time[g] += s
-                schedule(now + s, COMPLETION, g, h)
+                schedule(now + s, h)
             else:
                 while sv[g, SV_QLEN] > 0 and sv[g, SV_BUSY] < sv[g, SV_CONC]:
                     h = popleft(sv, g, SV_QHEAD)
@@ -503,33 +548,44 @@ def run(
                     sv[g, SV_BUSY] += 1  # DataPlane.start (factor 1.0: s * 1.0 == s)
                     s = service(g) * 1.0
                     busy_time[g] += s
-                    schedule(now + s, COMPLETION, g, h)
+                    schedule(now + s, h)
 
     # ---------------------------------------------------------------- the event loop
     duration = fs[F_DURATION]
     nsamp = spos.shape[0]
     ocap = o_t0.shape[0]
-    while sc[S_CALN] > 0:
-        now = ct[0]
+    nsrc = na_t.shape[0]
+    while True:
+        # the next event: the calendar's top or the earliest pending arrival, (time, seq) order
+        a = -1
+        for i in range(nsrc):
+            if na_t[i] != np.inf and (a < 0 or na_t[i] < na_t[a] or (na_t[i] == na_t[a] and na_s[i] < na_s[a])):
+                a = i
+        arrival = a >= 0 and (sc[S_CALN] == 0 or na_t[a] < ct[0] or (na_t[a] == ct[0] and na_s[a] < cs[0]))
+        if arrival:
+            now = na_t[a]
+        elif sc[S_CALN] > 0:
+            now = ct[0]
+        else:
+            break
         if now >= until:
             break
         if fs[F_NEXT_SAMPLE] <= now and not take_samples(now, True):
             return NEED_INPUT
-        kind = ck[0]
-        a = ca[0]
-        q = cr[0]
         need = sc[S_INFLIGHT] + 2  # the worst case of one event: everything in flight ends
         if sc[S_OUTN] + need > ocap:
             return NEED_INPUT
         for k in range(nsamp):
             if slen[k] - spos[k] < need:
                 return NEED_INPUT
-        if kind == ARRIVAL and (gpos[a] >= glen[a] or ppos[a] >= plen[a] or sc[S_NFREE] == 0):
+        if arrival and (gpos[a] >= glen[a] or ppos[a] >= plen[a] or sc[S_NFREE] == 0):
             return NEED_INPUT
-        cal_pop()
         sc[S_EVENTS] += 1
-        if kind == COMPLETION:
-            complete(now, a, q)
+        if not arrival:
+            q = cr[0]
+            cal_pop()
+            b = ri[q, R_BE]
+            complete(now, gidx[be_base[b] + ri[q, R_LOCAL]], q)
             continue
         # an arrival: the engine's traffic callback, then DataPlane.arrive
         k = ppos[a]
@@ -551,33 +607,20 @@ def run(
         gap = gaps[a, gpos[a]]
         gpos[a] += 1
         t = now + gap
-        if t <= duration:
-            schedule(t, ARRIVAL, a, 0)
+        if t <= duration:  # the traffic callback's follow-up, with the next sequence number
+            na_t[a] = t
+            na_s[a] = sc[S_SEQ]
+            sc[S_SEQ] += 1
+        else:
+            na_t[a] = np.inf
     if not take_samples(until, False):
         return NEED_INPUT
     return DONE
 
 
 @nb.njit(cache=True, nogil=True)
-def schedule_first(ct: np.ndarray, cs: np.ndarray, ck: np.ndarray, ca: np.ndarray, cr: np.ndarray,
-                   sc: np.ndarray, t: float, a: int) -> None:
+def schedule_first(na_t: np.ndarray, na_s: np.ndarray, sc: np.ndarray, t: float, a: int) -> None:
     """Schedule a source's first arrival (the engine's first ``call_later``)."""
-    pos = sc[S_CALN]
-    ct[pos] = t
-    cs[pos] = sc[S_SEQ]
+    na_t[a] = t
+    na_s[a] = sc[S_SEQ]
     sc[S_SEQ] += 1
-    ck[pos] = ARRIVAL
-    ca[pos] = a
-    cr[pos] = 0
-    sc[S_CALN] = pos + 1
-    while pos > 0:
-        p = (pos - 1) // 2
-        if ct[pos] < ct[p] or (ct[pos] == ct[p] and cs[pos] < cs[p]):
-            ct[pos], ct[p] = ct[p], ct[pos]
-            cs[pos], cs[p] = cs[p], cs[pos]
-            ck[pos], ck[p] = ck[p], ck[pos]
-            ca[pos], ca[p] = ca[p], ca[pos]
-            cr[pos], cr[p] = cr[p], cr[pos]
-            pos = p
-        else:
-            break
