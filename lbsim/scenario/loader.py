@@ -8,7 +8,6 @@ expected, so that a user can fix a file without reading a traceback.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from lbsim.scenario.errors import (
     _describe,
     format_path,
 )
+from lbsim.scenario.fastyaml import _INT_TEXT, MAX_DEPTH, MAX_INT_DIGITS, fast_load
 from lbsim.scenario.gcpause import gc_paused
 from lbsim.scenario.model import Scenario
 from lbsim.scenario.sanity import check_values
@@ -35,11 +35,6 @@ from lbsim.scenario.validation import check_scenario
 #: the largest scenario file read (bytes): scenarios are hand-written; traces and sample
 #: files, which may be large, are separate files
 MAX_FILE_BYTES = 4 * 1024 * 1024
-#: the deepest nesting of mappings and lists accepted (a scenario needs about 8)
-MAX_DEPTH = 64
-#: the longest integer accepted, in digits (Python refuses to convert more than 4,300)
-MAX_INT_DIGITS = 100
-_INT_TEXT = re.compile(r"[-+]?([0-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+)")
 _OPEN = (
     yaml.BlockMappingStartToken,
     yaml.BlockSequenceStartToken,
@@ -182,6 +177,18 @@ def parse_scenario(text: str, file: str = "<scenario>", base_dir: Path | None = 
 
 
 def _parse_scenario(text: str, file: str, base_dir: Path | None) -> Scenario:
+    # the common shapes of scenario files are read by the fast reader; lines are then
+    # found only if there is a problem to report (composing them is most of the cost)
+    data = fast_load(text)
+    if data is not None:
+        return _validate(data, None, text, file, base_dir)
+    lines, data = _read(text, file)
+    return _validate(data, lines, text, file, base_dir)
+
+
+def _read(text: str, file: str) -> tuple[dict[PathT, int], Any]:
+    """The full path: limits, one composition for the data and every key's line, and
+    the structural problems PyYAML accepts silently; :class:`ScenarioError` for any."""
     try:
         limits = _limits(text)
         if limits:
@@ -197,11 +204,19 @@ def _parse_scenario(text: str, file: str, base_dir: Path | None) -> Scenario:
         raise ScenarioError([Problem(file, line, "", f"not valid YAML: {problem}")]) from None
     except (RecursionError, ValueError) as exc:  # belt and braces behind _limits
         raise ScenarioError([Problem(file, None, "", f"YAML the loader cannot build: {exc}")]) from None
+    return lines, data
+
+
+def _validate(data: Any, lines: dict[PathT, int] | None, text: str, file: str, base_dir: Path | None) -> Scenario:
+    """Validate the document's data; problems name their lines (``lines`` None: the
+    data came from the fast reader, and the lines are composed now, for the report)."""
     if not isinstance(data, dict):
         raise ScenarioError([Problem(file, 1, "", "expected a YAML mapping with version, name, duration, ...")])
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
+        if lines is None:
+            lines = _read(text, file)[0]
         problems = []
         seen: set[tuple[str, str]] = set()
         for err in exc.errors():
@@ -219,6 +234,8 @@ def _parse_scenario(text: str, file: str, base_dir: Path | None) -> Scenario:
     if not found:
         found = check_cost(scenario, base_dir)
     if found:
+        if lines is None:
+            lines = _read(text, file)[0]
         raise ScenarioError([Problem(file, _line_for(lines, path), format_path(path), msg) for path, msg in found])
     return scenario
 
