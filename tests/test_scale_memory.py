@@ -76,7 +76,7 @@ def _reference_timeseries(raw: Any) -> pd.DataFrame:
     n = math.ceil(raw.duration)
     dp.latency.flush()
     okv = np.concatenate([dp.latency.ok_per_second, np.zeros(n, np.int64)])[:n]
-    errv = np.asarray((dp.per_second_err + [0] * n)[:n], dtype=np.int64)
+    errv = np.asarray((dp.per_second_err.tolist() + [0] * n)[:n], dtype=np.int64)
     latv = np.concatenate([dp.latency.lat_per_second, np.zeros(n)])[:n]
     samples = np.zeros((n, 3), dtype=np.int64)
     if dp.samples:

@@ -13,10 +13,10 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,7 @@ from lbsim.scenario import model as m
 from lbsim.scenario.gcpause import gc_frozen
 from lbsim.scenario.ids import object_id
 from lbsim.sim.engine import RawRun
-from lbsim.sim.metrics import LAT_MIN, NBINS, RATIO
+from lbsim.sim.metrics import LAT_MIN, NBINS, RATIO, SecondWindow
 
 MEMBER_COLUMNS = ["name", "requests", "ok", "errors", "share", "mean", "p50", "p95", "p99", "utilisation"]
 INCIDENT_COLUMNS = [
@@ -62,6 +62,37 @@ def _r(x: float) -> float | None:
     return round(float(x), 9)
 
 
+class _LazyTable:
+    """A :class:`RunResult` field that may hold a :class:`TimeseriesRows` until first read.
+
+    Reading the attribute builds the DataFrame then (and keeps it); :meth:`RunResult.save`
+    writes the unbuilt rows in chunks instead, so saving a long run never holds its
+    per-second table in memory. Assigning a DataFrame works as for any field.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = f"_{name}"
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> _LazyTable: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> pd.DataFrame: ...
+    def __get__(self, obj: object | None, objtype: type | None = None) -> pd.DataFrame | _LazyTable:
+        if obj is None:  # no class-level default: the dataclass field stays required
+            raise AttributeError(self.key)
+        value = obj.__dict__[self.key]
+        if isinstance(value, TimeseriesRows):
+            value = obj.__dict__[self.key] = value.frame()
+        return value
+
+    def __set__(self, obj: object, value: pd.DataFrame | TimeseriesRows) -> None:
+        obj.__dict__[self.key] = value
+
+    def raw(self, obj: object) -> pd.DataFrame | TimeseriesRows:
+        """The value as stored (unbuilt rows stay unbuilt)."""
+        return obj.__dict__[self.key]
+
+
 @dataclass
 class RunResult:
     """The results of one run, as Python objects."""
@@ -72,7 +103,11 @@ class RunResult:
     expectations: pd.DataFrame
     status: dict[str, Any]
     incidents: pd.DataFrame
-    timeseries: pd.DataFrame
+    #: one row per simulated second; a run's result builds it on first access (save streams it)
+    if TYPE_CHECKING:  # what readers get; at run time a descriptor that builds it lazily
+        timeseries: pd.DataFrame
+    else:
+        timeseries: _LazyTable = _LazyTable()
     api_calls: pd.DataFrame
     scenario_yaml: str = ""
     requests: pd.DataFrame | None = None
@@ -139,7 +174,11 @@ class RunResult:
         self.expectations.to_csv(tmp / "expectations.csv", index=_named_index(self.expectations), lineterminator="\n")
         _write_json(tmp / "status.json", self.status)
         self.incidents.to_csv(tmp / "incidents.csv", index=False, lineterminator="\n")
-        self.timeseries.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
+        ts = _TIMESERIES.raw(self)
+        if isinstance(ts, TimeseriesRows):
+            ts.write_csv(tmp / "timeseries.csv")
+        else:
+            ts.to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
         self.api_calls.to_csv(tmp / "api.csv", index=False, lineterminator="\n")
         if self.stats is not None:
             self.stats.to_csv(tmp / "stats.csv", index=False, lineterminator="\n")
@@ -181,6 +220,9 @@ class RunResult:
             pool_size=_optional_csv(folder / "pool_size.csv"),
             l7=_optional_csv(folder / "l7.csv", keep_default_na=False),
         )
+
+
+_TIMESERIES = cast(_LazyTable, RunResult.__dict__["timeseries"])
 
 
 def _named_index(df: pd.DataFrame) -> bool:
@@ -415,7 +457,8 @@ def _summarise(raw: RawRun, scenario_yaml: str) -> RunResult:
     exp = ex.frame(ex.check_all(sc, raw.timeline))
     status = run_status(raw)
     incidents = incident_frame(raw)
-    timeseries = timeseries_frame(raw)
+    # built when first read, saved in chunks (RunResult.timeseries takes either)
+    timeseries = cast(pd.DataFrame, timeseries_rows(raw))
     api = pd.DataFrame(
         [(c.time, c.op, c.object_type, c.name, c.code, c.message) for c in raw.api_calls],
         columns=["time", "op", "object_type", "name", "code", "message"],
@@ -462,51 +505,84 @@ def _summarise(raw: RawRun, scenario_yaml: str) -> RunResult:
     )
 
 
-def _fill(dst: np.ndarray, src: Any) -> None:
-    """Copy the first ``len(dst)`` values of ``src`` (an array, list or sequence) into ``dst``.
+TIMESERIES_COLUMNS = ["second", "ok", "errors", "mean_latency", "active", "queued", "backlog"]
+#: rows of ``timeseries.csv`` formatted at a time when it is written from a run
+CSV_CHUNK = 1 << 16
 
-    Shorter sources leave zeros; no padded or sliced copy of the source is made.
+
+class TimeseriesRows:
+    """The contract's ``timeseries.csv`` table of a finished run, read in chunks.
+
+    One row per simulated second ``[0, n)``, from the run's per-second rows
+    (:class:`lbsim.sim.metrics.SecondWindow`: a temporary file and a window in memory),
+    so :meth:`write_csv` streams a month-long run's 2.6 million rows to disk a chunk at a
+    time and :meth:`frame` builds the DataFrame only when someone asks for it. A row's
+    values depend on its second only, so the file is the same bytes whatever the chunks.
     """
-    if isinstance(src, np.ndarray):
-        k = min(len(dst), len(src))
-        dst[:k] = src[:k]
-    else:  # a list (or a live run's list subclass, whose real length is list.__len__)
-        k = min(len(dst), list.__len__(src))
-        dst[:k] = np.fromiter(islice(list.__iter__(src), k), dtype=dst.dtype, count=k)
+
+    def __init__(self, seconds: SecondWindow, n: int) -> None:
+        self.seconds = seconds
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def columns(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Rows ``[start, stop)`` column by column, as in the table."""
+        rows = self.seconds.rows(start, stop)
+        okv = rows["ok"]
+        mean_lat = rows["lat"].copy()
+        # mean latency where a second had successes, else NaN; in place, no temporaries
+        has_ok = okv > 0
+        np.divide(mean_lat, okv, out=mean_lat, where=has_ok)
+        mean_lat[~has_ok] = np.nan
+        np.round(mean_lat, 9, out=mean_lat)
+        return {
+            "second": np.arange(start, stop, dtype=np.int64),
+            "ok": okv.astype(np.int64),
+            "errors": rows["err"].astype(np.int64),
+            "mean_latency": mean_lat,
+            "active": rows["active"].astype(np.int64),
+            "queued": rows["queued"].astype(np.int64),
+            "backlog": rows["backlog"].astype(np.int64),
+        }
+
+    def chunks(self, size: int | None = None) -> Iterator[pd.DataFrame]:
+        """The table in pieces of ``size`` rows (at least one piece, maybe empty)."""
+        size = max(1, size or CSV_CHUNK)
+        for start in range(0, max(self.n, 1), size):
+            yield pd.DataFrame(self.columns(start, min(self.n, start + size)), copy=False)
+
+    def frame(self) -> pd.DataFrame:
+        """The whole table, built column by column into preallocated arrays that pandas
+        takes without a copy (each column held once)."""
+        cols = {
+            name: np.empty(self.n, dtype=float if name == "mean_latency" else np.int64) for name in TIMESERIES_COLUMNS
+        }
+        step = 1 << 14  # small pieces: the temporaries stay a fraction of the columns
+        for start in range(0, self.n, step):
+            stop = min(self.n, start + step)
+            for name, values in self.columns(start, stop).items():
+                cols[name][start:stop] = values
+        return pd.DataFrame(cols, copy=False)
+
+    def write_csv(self, path: Path, chunk: int | None = None) -> None:
+        """Write ``timeseries.csv`` a chunk at a time (what ``DataFrame.to_csv`` writes)."""
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            for k, part in enumerate(self.chunks(chunk)):
+                part.to_csv(f, index=False, header=k == 0, lineterminator="\n")
+
+
+def timeseries_rows(raw: RawRun) -> TimeseriesRows:
+    """The contract's ``timeseries.csv`` table of a raw run (one row per simulated second),
+    unbuilt: see :class:`TimeseriesRows`."""
+    raw.dp.latency.flush()
+    return TimeseriesRows(raw.dp.latency.seconds, math.ceil(raw.duration))
 
 
 def timeseries_frame(raw: RawRun) -> pd.DataFrame:
-    """The contract's ``timeseries.csv`` table: one row per simulated second.
-
-    Built column by column into preallocated arrays and handed to pandas without a
-    copy, so a 30-day run (2.6 million rows) holds each column once: no padded
-    concatenations, no list of per-second errors copied, no consolidated block (the
-    tables' peak was 700 MB for 30 days against 130 MB for an hour).
-    """
-    dp = raw.dp
-    n = math.ceil(raw.duration)
-    dp.latency.flush()
-    okv = np.zeros(n, dtype=np.int64)
-    _fill(okv, dp.latency.ok_per_second)
-    errv = np.zeros(n, dtype=np.int64)
-    _fill(errv, dp.per_second_err)
-    mean_lat = np.zeros(n, dtype=float)
-    _fill(mean_lat, dp.latency.lat_per_second)
-    # mean latency where a second had successes, else NaN; in place, no temporaries
-    has_ok = okv > 0
-    np.divide(mean_lat, okv, out=mean_lat, where=has_ok)
-    mean_lat[~has_ok] = np.nan
-    del has_ok
-    np.round(mean_lat, 9, out=mean_lat)
-    cols = {"second": np.arange(n, dtype=np.int64), "ok": okv, "errors": errv, "mean_latency": mean_lat}
-    samples = dp.samples
-    m_s = min(n, len(samples)) if samples else 0
-    for j, name in enumerate(("active", "queued", "backlog")):
-        col = np.zeros(n, dtype=np.int64)
-        if m_s:
-            col[:m_s] = np.asarray(samples[:m_s])[:, j]
-        cols[name] = col
-    return pd.DataFrame(cols, copy=False)
+    """The contract's ``timeseries.csv`` table as a DataFrame (built whole)."""
+    return timeseries_rows(raw).frame()
 
 
 def stats_frame(rows: Any) -> pd.DataFrame:

@@ -42,7 +42,7 @@ from lbsim.haproxy.balancing import Balancer, make_balancer
 from lbsim.sim.distributions import Sampler
 from lbsim.sim.kernel import TwinEnvironment
 from lbsim.sim.lvs import LvsPersistence
-from lbsim.sim.metrics import FLUSH, LatencyRecorder, SampleSeries
+from lbsim.sim.metrics import FLUSH, LatencyRecorder, WindowSamples
 
 HEALTHY, REFUSE, HANG, ERROR, SLOW, PARTIAL = "healthy", "refuse", "hang", "error", "slow", "partial"
 #: behaviours are compared by identity on the hot path; this maps any equal string to them
@@ -356,9 +356,11 @@ class DataPlane:
         self.errors: dict[str, int] = {}
         self.member_errors: list[dict[str, int]] = [{} for _ in range(n_servers_hint)]
         self.connect_errors = 0  # all time, for incident accounting
-        self.per_second_err: list[int] = [0] * nsec
+        #: errors per second, indexed by second (``_bump``): the recorder's window keeps them
+        #: (:class:`~lbsim.sim.metrics.ErrorCounts`; a live world puts its own counter here)
+        self.per_second_err: Any = self.latency.seconds.errors
         #: sampled once per second: (active connections, queued in members, kernel backlog)
-        self.samples = SampleSeries(nsec)  # compact: 12 bytes a simulated second
+        self.samples: WindowSamples = self.latency.seconds.samples  # in the window too
         self.log_requests = log_requests
         self.log: list[tuple[float, Any, int, float, str]] = []
         # amphora CPU (flavor); None = unlimited

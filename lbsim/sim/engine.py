@@ -786,6 +786,7 @@ class Simulation:
             self._schedule_events()
             self._start_extensions()
             self.start_processes()
+            self.env.process(self.dp.latency.closing(self.env))  # per-second rows to disk (metrics)
             thaw = freeze_existing()
         try:
             duration = self.sc.duration

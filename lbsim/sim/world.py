@@ -38,7 +38,7 @@ from lbsim.scenario.ids import object_id
 from lbsim.sim.dataplane import DataPlane
 from lbsim.sim.engine import ApiCall, ProgressFn, RawRun, Simulation, api_call_of, member_serving
 from lbsim.sim.kernel import TwinEnvironment
-from lbsim.sim.metrics import LatencyRecorder
+from lbsim.sim.metrics import LatencyRecorder, SecondWindow
 
 #: seconds of per-second traffic history a live world keeps per listener
 WINDOW_SECONDS = 3600
@@ -224,8 +224,15 @@ class World:
             rt._start_extensions()
         for rt in rts:
             rt.start_processes()
+            self._start_closing(rt)
         if self.live:
             self.env.process(self._live_sampler())
+
+    def _start_closing(self, rt: Simulation) -> None:
+        """A run with an end spills its finished per-second rows as it goes (one SimPy
+        process per load balancer, as :meth:`Simulation.run` starts for one alone)."""
+        if not self.live:
+            self.env.process(rt.dp.latency.closing(self.env))
 
     def _start_source(self, i: int | str, src: m.TrafficSource, gen: int | None = None) -> None:
         """Start a traffic source on the runtime of its listener's load balancer. A source
@@ -336,6 +343,7 @@ class World:
                 self.retired.append(old)
             rt = self._make_runtime(lb_model(name, body), primary=False)
             rt.start_processes()
+            self._start_closing(rt)
         job = resp.job
         owner = self.runtimes.get(job.loadbalancer) if job is not None else None
         if resp.ok and op == "create" and kind == "member" and owner is not None:
@@ -457,8 +465,8 @@ class World:
         for rt in self.runtimes.values():
             dp, rec = rt.dp, rt.dp.latency
             rec.flush()
-            saved.append((dp, dp.per_second_err, rec.ok_per_second, rec.lat_per_second))
-            errs = [0] * n
+            saved.append((dp, dp.per_second_err, rec.seconds))
+            errs = np.zeros(n, dtype=np.int64)
             ok = np.zeros(n, dtype=np.int64)
             lat = np.zeros(n, dtype=float)
             for li in self.cp.listeners_of(rt.lb_name):
@@ -468,14 +476,14 @@ class World:
                         errs[row.second] += row.errors
                         ok[row.second] += row.ok
                         lat[row.second] += row.lat_sum
-            dp.per_second_err = errs
-            rec.ok_per_second, rec.lat_per_second = ok, lat
+            rec.seconds = SecondWindow.filled(ok, lat, errs)
+            dp.per_second_err = rec.seconds.errors
         try:
             yield
         finally:
-            for dp, errs_saved, ok_saved, lat_saved in saved:
+            for dp, errs_saved, seconds_saved in saved:
                 dp.per_second_err = errs_saved
-                dp.latency.ok_per_second, dp.latency.lat_per_second = ok_saved, lat_saved
+                dp.latency.seconds = seconds_saved
 
     # ---------------------------------------------------------------- live windows
     def _live_sampler(self) -> Generator[simpy.Event, Any, None]:
@@ -591,30 +599,20 @@ def merge_dataplanes(
         dp.latency.flush()
         offsets.append(n)
         n += len(dp.servers)
-    rec = LatencyRecorder(n, len(out.latency.ok_per_second))
+    rec = LatencyRecorder(n, out.latency.seconds.nsec)
     for dp, off in zip(dps, offsets, strict=True):
         k = len(dp.servers)
-        src = dp.latency
-        rec.merge(src, off)  # histograms, sums and counts
-        m_len = min(len(rec.ok_per_second), len(src.ok_per_second))
-        rec.ok_per_second[:m_len] += src.ok_per_second[:m_len]
-        rec.lat_per_second[:m_len] += src.lat_per_second[:m_len]
+        rec.merge(dp.latency, off)  # histograms, sums and counts
         out.servers.extend(dp.servers)
         out.member_errors.extend(dp.member_errors[:k])
         for key, v in dp.errors.items():
             out.errors[key] = out.errors.get(key, 0) + v
         out.connect_errors += dp.connect_errors
-        if len(dp.per_second_err) > len(out.per_second_err):
-            out.per_second_err.extend([0] * (len(dp.per_second_err) - len(out.per_second_err)))
-        for i, v in enumerate(dp.per_second_err):
-            out.per_second_err[i] += v
-        if dp.samples:
-            if len(out.samples) < len(dp.samples):
-                out.samples.extend([(0, 0, 0)] * (len(dp.samples) - len(out.samples)))
-            for i, b in enumerate(dp.samples):
-                a = out.samples[i]
-                out.samples[i] = (a[0] + b[0], a[1] + b[1], a[2] + b[2])
         out.log.extend((t0, c, g + off if g >= 0 else g, lat, o) for t0, c, g, lat, o in dp.log)
+    # per-second rows (successes, latency sums, errors, samples) added up, chunk by chunk
+    rec.seconds = SecondWindow.sum_of([dp.latency.seconds for dp in dps])
+    out.per_second_err = rec.seconds.errors
+    out.samples = rec.seconds.samples
     out.log.sort(key=lambda r: r[0])
     out.latency = rec
     out.server_by_name = {s.name: s for s in out.servers}
