@@ -42,9 +42,12 @@ _KEY = re.compile(
 _FLOW_TOKEN = re.compile(
     r"\s*(?:([\[\]{},])|(:)(?=[\s,\[\]{}])|"
     r"(?:\"([^\"\\]*)\"|'((?:[^']|'')*)'|((?:[^\s&*!|>'\"%@`#,\[\]{}?:-]|-(?=[^\s,\[\]{}#:]))[^,\[\]{}#:]*?))"
-    r"(?=\s*(?:[,\[\]{}]|:(?=[\s,\[\]{}])|$)))"
+    r"(?=\s*(?:[,\[\]{}]|:(?=[\s,\[\]{}])|$))|([\s\S]))"
 )
 _STR = "tag:yaml.org,2002:str"
+#: what a flow collection expects next: before the outermost one opens, after it closed;
+#: a key, the ':' after it, a value; an item; a ',' or the end of the collection
+_START, _DONE, _KEY_, _COLON, _VALUE, _ITEM, _NEXT = range(7)
 
 
 class _NotMine(Exception):
@@ -113,46 +116,79 @@ class _Reader:
     # ------------------------------------------------------------------ flow
     def flow(self, text: str, depth: int, owner: int) -> Any:
         """A flow mapping or sequence from this line; it may go on over the next lines,
-        each more indented than its block (no scalar is split across lines)."""
-        tokens: list[tuple[str, Any]] = []
-        match = _FLOW_TOKEN.match
+        each more indented than its block (no scalar is split across lines).
+
+        One pass over the tokens: ``top`` is the innermost open collection, ``state``
+        what it expects next (a key, ``:``, a value or an item, ``,`` or its end)."""
+        findall = _FLOW_TOKEN.findall
         plain = self.scalar
-        level = 0
+        stack: list[tuple[Any, Any, int]] = []  # enclosing collections: (collection, key, state)
+        top: Any = None
+        key: Any = None
+        state = _START
         while True:
-            pos = 0
-            end = len(text)
-            while pos < end:
-                t = match(text, pos)
-                if t is None:
-                    raise _NotMine
-                pos = t.end()
-                punct, colon, dq, sq, pl = t.groups()
-                if punct is not None:
-                    tokens.append((punct, None))
+            last_scalar = False
+            for punct, colon, dq, sq, pl, bad in findall(text):
+                if punct:
                     if punct == "{" or punct == "[":
-                        level += 1
-                    elif punct != ",":
-                        level -= 1
-                elif colon is not None:
-                    tokens.append((":", None))
-                elif dq is not None:
-                    tokens.append(("s", dq))
-                elif sq is not None:
-                    tokens.append(("s", sq.replace("''", "'")))
-                elif pl is not None:
-                    tokens.append(("s", plain(pl.rstrip())))
+                        new: Any = {} if punct == "{" else []
+                        if state == _VALUE:
+                            top[key] = new
+                        elif state == _ITEM:
+                            top.append(new)
+                        elif state != _START:
+                            raise _NotMine
+                        if len(stack) + depth > MAX_DEPTH:
+                            raise _NotMine
+                        stack.append((top, key, state))
+                        top = new
+                        state = _KEY_ if punct == "{" else _ITEM
+                    elif punct == ",":
+                        if state != _NEXT:
+                            raise _NotMine
+                        state = _KEY_ if type(top) is dict else _ITEM
+                    else:  # } or ]
+                        if (punct == "}") is not (type(top) is dict):
+                            raise _NotMine
+                        if state != _NEXT and state != (_KEY_ if punct == "}" else _ITEM):
+                            raise _NotMine
+                        parent, key, state = stack.pop()
+                        if state == _START:
+                            state = _DONE
+                            continue
+                        top = parent
+                        state = _NEXT
+                    last_scalar = False
+                    continue
+                if colon:
+                    if state != _COLON:
+                        raise _NotMine
+                    state = _VALUE
+                    last_scalar = False
+                    continue
+                if bad or state == _DONE:
+                    raise _NotMine
+                value = plain(pl.rstrip()) if pl else dq if dq or not sq else sq.replace("''", "'")
+                if state == _VALUE:
+                    top[key] = value
+                    state = _NEXT
+                elif state == _ITEM:
+                    top.append(value)
+                    state = _NEXT
+                elif state == _KEY_:
+                    if value in top:
+                        raise _NotMine  # a key given twice: the full path says so
+                    key = value
+                    state = _COLON
                 else:
                     raise _NotMine
-            if level <= 0:
-                break
-            if tokens[-1][0] == "s" or self.i >= len(self.lines) or self.lines[self.i][0] <= owner:
+                last_scalar = True
+            if state == _DONE:
+                return top
+            if last_scalar or self.i >= len(self.lines) or self.lines[self.i][0] <= owner:
                 raise _NotMine  # a scalar the next line might continue; an unclosed collection
             text = self.lines[self.i][1]
             self.i += 1
-        value, k = _flow_value(tokens, 0, depth)
-        if k != len(tokens):
-            raise _NotMine
-        return value
 
     # ------------------------------------------------------------------ block
     def block(self, indent: int, depth: int) -> Any:
@@ -240,57 +276,6 @@ class _Reader:
         """A value on its line ends there: a more indented line would continue it."""
         if self.i < len(self.lines) and self.lines[self.i][0] > indent:
             raise _NotMine
-
-
-def _flow_value(tokens: list[tuple[str, Any]], k: int, depth: int) -> tuple[Any, int]:
-    """One value of a flow collection's tokens from ``k``: (value, next token)."""
-    if k >= len(tokens):
-        raise _NotMine
-    kind, value = tokens[k]
-    if kind == "s":
-        return value, k + 1
-    if depth > MAX_DEPTH:
-        raise _NotMine
-    if kind == "{":
-        out: dict[Any, Any] = {}
-        k += 1
-        while True:
-            if tokens[k][0] == "}":
-                return out, k + 1
-            kk, key = tokens[k]
-            if kk != "s" or k + 2 >= len(tokens) or tokens[k + 1][0] != ":":
-                raise _NotMine
-            try:
-                if key in out:
-                    raise _NotMine
-            except TypeError as exc:
-                raise _NotMine from exc
-            out[key], k = _flow_value(tokens, k + 2, depth + 1)
-            if k >= len(tokens):
-                raise _NotMine
-            if tokens[k][0] == ",":
-                k += 1
-                if k >= len(tokens):
-                    raise _NotMine
-            elif tokens[k][0] != "}":
-                raise _NotMine
-    if kind == "[":
-        items: list[Any] = []
-        k += 1
-        while True:
-            if k >= len(tokens):
-                raise _NotMine
-            if tokens[k][0] == "]":
-                return items, k + 1
-            item, k = _flow_value(tokens, k, depth + 1)
-            items.append(item)
-            if k >= len(tokens):
-                raise _NotMine
-            if tokens[k][0] == ",":
-                k += 1
-            elif tokens[k][0] != "]":
-                raise _NotMine
-    raise _NotMine
 
 
 def fast_load(text: str) -> Any:
