@@ -157,6 +157,27 @@ def test_a_run_keeps_its_deployment_out_of_collections_and_thaws_after() -> None
     assert gc.get_freeze_count() == 0
 
 
+def test_a_world_run_freezes_its_deployments_and_thaws_after() -> None:
+    """The same for scenarios with ``loadbalancers:`` (several trees on one clock)."""
+    from lbsim.sim.world import World
+
+    members = ", ".join(f"{{name: m{i}, address: 10.0.{i // 200}.{i % 200 + 1}, protocol_port: 80}}" for i in range(200))
+    text = f"""
+name: two
+duration: 5
+loadbalancers:
+  - name: a
+    listeners: [{{name: la, protocol: HTTP, protocol_port: 80, default_pool: pa}}]
+    pools: [{{name: pa, protocol: HTTP, lb_algorithm: ROUND_ROBIN, members: [{members}]}}]
+traffic: [{{listener: la, arrival: {{process: poisson, rate: 50}}}}]
+"""
+    seen: list[int] = []
+    raw = World(parse_scenario(text, "two.yaml")).run(progress=lambda _f: seen.append(gc.get_freeze_count()), steps=4)
+    assert raw.dp.ok > 0
+    assert seen and min(seen) > 200 * 10
+    assert gc.get_freeze_count() == 0
+
+
 def test_status_rows_are_plain_tuples() -> None:
     """A status row carries no per-instance dict (a frozen dataclass did: slower to build,
     larger to keep) and still reads by field name."""

@@ -34,6 +34,7 @@ from lbsim.octavia.controlplane import ControlPlane
 from lbsim.octavia.objects import ApiResponse, Change
 from lbsim.octavia.timeline import Timeline
 from lbsim.scenario import model as m
+from lbsim.scenario.gcpause import freeze_existing, gc_paused
 from lbsim.scenario.ids import object_id
 from lbsim.sim.dataplane import DataPlane
 from lbsim.sim.engine import ApiCall, ProgressFn, RawRun, Simulation, api_call_of, member_serving
@@ -412,16 +413,24 @@ class World:
             self.env.run(until=t)
 
     def run(self, progress: ProgressFn | None = None, steps: int = 100) -> RawRun:
-        """Run a scenario to its duration and return the raw run (``lbsim run``)."""
-        self.start()
-        duration = self.sc.duration
-        if progress is None:
-            self.run_until(duration)
-        else:
-            for k in range(1, steps + 1):
-                self.run_until(duration * k / steps)
-                progress(k / steps)
-        return self.raw(duration)
+        """Run a scenario to its duration and return the raw run (``lbsim run``).
+
+        As :meth:`Simulation.run`: the deployments are built with the cyclic collector
+        paused and kept out of its collections while the run goes on."""
+        with gc_paused():
+            self.start()
+            thaw = freeze_existing()
+        try:
+            duration = self.sc.duration
+            if progress is None:
+                self.run_until(duration)
+            else:
+                for k in range(1, steps + 1):
+                    self.run_until(duration * k / steps)
+                    progress(k / steps)
+            return self.raw(duration)
+        finally:
+            thaw()
 
     def raw(self, duration: float) -> RawRun:
         """The raw run so far, every load balancer's measurements merged."""
