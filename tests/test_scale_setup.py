@@ -161,7 +161,9 @@ def test_a_world_run_freezes_its_deployments_and_thaws_after() -> None:
     """The same for scenarios with ``loadbalancers:`` (several trees on one clock)."""
     from lbsim.sim.world import World
 
-    members = ", ".join(f"{{name: m{i}, address: 10.0.{i // 200}.{i % 200 + 1}, protocol_port: 80}}" for i in range(200))
+    members = ", ".join(
+        f"{{name: m{i}, address: 10.0.{i // 200}.{i % 200 + 1}, protocol_port: 80}}" for i in range(200)
+    )
     text = f"""
 name: two
 duration: 5
@@ -220,8 +222,52 @@ def test_row_summaries_equal_one_summary_per_row(data: list[tuple[int, float]], 
     got = rec.row_summaries(rows)
     want = [rec.summary([r]) for r in rows]
     same = [
-        (g.count, g.mean, g.p50, g.p95, g.p99) == (w.count, w.mean, w.p50, w.p95, w.p99)
-        or (g.count == w.count == 0)
+        (g.count, g.mean, g.p50, g.p95, g.p99) == (w.count, w.mean, w.p50, w.p95, w.p99) or (g.count == w.count == 0)
         for g, w in zip(got, want, strict=True)
     ]
     assert all(same), [(g, w) for g, w, ok in zip(got, want, same, strict=True) if not ok]
+
+
+class _Kind(str):
+    """An object type that counts how often it is compared."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        _Kind.compared += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_loading_members_without_a_monitor_looks_at_each_description_a_few_times() -> None:
+    """A running pool without a health monitor: its members are NO_MONITOR and one with
+    a monitor ONLINE, and loading n members compares O(n) object types (it scanned the
+    whole tree per member: 10,000 members took 20 s)."""
+    from lbsim.octavia.controlplane import ControlPlane
+    from lbsim.octavia.objects import ObjSpec
+
+    n = 300
+    pool = {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}
+    specs = [
+        ObjSpec(_Kind("loadbalancer"), "lb"),
+        ObjSpec(_Kind("pool"), "bare", pool),
+        ObjSpec(_Kind("pool"), "watched", pool),
+        ObjSpec(_Kind("healthmonitor"), "hm", {"pool": "watched", "type": "HTTP", "admin_state_up": True}),
+        ObjSpec(_Kind("member"), "w", {"pool": "watched", "address": "10.1.0.1", "protocol_port": 80}),
+        *(
+            ObjSpec(
+                _Kind("member"),
+                f"m{i}",
+                {"pool": "bare", "address": f"10.0.{i // 250}.{i % 250 + 1}", "protocol_port": 80},
+            )
+            for i in range(n)
+        ),
+    ]
+    _Kind.compared = 0
+    cp = ControlPlane()
+    cp.load_active(specs)
+    member_ops = {o.name: o.operating_status for o in cp.objects() if o.type == "member"}
+    assert member_ops.pop("w") == "ONLINE"
+    assert set(member_ops.values()) == {"NO_MONITOR"} and len(member_ops) == n
+    assert _Kind.compared < 30 * n, _Kind.compared

@@ -47,7 +47,7 @@ a duplicate id: 409 "Already an entity with that specified id.".
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -184,17 +184,21 @@ class ControlPlane:
             ordered = self._check_tree(list(specs))
         except _ApiError as err:
             raise ValueError(f"{err.code}: {err.message}") from err
+        # pools with a health monitor, found once (per member, a scan of the whole tree
+        # made loading 10,000 monitor-less members take seconds)
+        monitored = {s.attrs.get(POOL) for s in ordered if s.type == HEALTHMONITOR}
         for spec in ordered:
-            op = spec.operating_status or self._default_running_op(spec, ordered)
+            op = spec.operating_status or self._default_running_op(spec, monitored)
             if op not in OPERATING_STATUSES:
                 raise ValueError(f"unknown operating status {op!r}")
             self._objs[(spec.type, spec.name)] = Obj(spec.type, spec.name, ACTIVE, op, dict(spec.attrs))
 
     @staticmethod
-    def _default_running_op(spec: ObjSpec, specs: Sequence[ObjSpec]) -> str:
+    def _default_running_op(spec: ObjSpec, monitored: set[Any]) -> str:
+        """A running object's operating status when the caller gives none (``monitored``:
+        the pools that have a health monitor)."""
         if spec.type == MEMBER:
-            has_hm = any(s.type == HEALTHMONITOR and s.attrs.get(POOL) == spec.attrs.get(POOL) for s in specs)
-            return ONLINE if has_hm else NO_MONITOR
+            return ONLINE if spec.attrs.get(POOL) in monitored else NO_MONITOR
         if spec.type in (HEALTHMONITOR, *l7ops.L7_TYPES) and not spec.attrs.get("admin_state_up", True):
             return OFFLINE
         return ONLINE
