@@ -55,18 +55,29 @@ def db_view(cp: ControlPlane, lb_name: str) -> DbView | None:
     )
 
 
+#: stats rows kept in memory before they go to the temporary file (a live world trims its
+#: history to 4,096 rows before it gets here, so only runs with an end spill)
+STATS_SPILL_ROWS = 16_384
+#: one stats row on disk: the time, then listener and amphora indices and five counters
+_RECORD = np.dtype([("time", "<f8"), ("ints", "<i8", (7,))])
+
+
 class StatsRows(list[tuple[Any, ...]]):
-    """The listener statistics history, 64 bytes a row in numpy arrays.
+    """The health manager's history of listener statistics, compactly.
 
     One row per heartbeat and listener, for the whole run: as tuples of a float, two
     strings and five ints a row cost about 240 bytes (17 bytes a simulated second of a
     30-day run). Here the time is a float64, listener and amphora are indices into name
-    tables and the counters are int64, in arrays that double when full.
+    tables and the counters are int64, in arrays that double when full; once they hold
+    :data:`STATS_SPILL_ROWS` rows, full arrays are appended to an anonymous temporary file
+    (64 bytes a row; no name in the file system, so it goes with the object or the
+    process) and emptied, so memory stays flat however long the run.
 
     It stands in for the list it replaces (``append``, ``len``, truth value, iteration
     and indexing give the same tuples, ``del rows[:-k]`` trims), like the live run's
     ``SecondCounts``: the underlying list itself stays empty, so only the methods
-    below may be used. :meth:`columns` hands the history to a table without tuples.
+    below may be used. :meth:`columns` and :meth:`chunks` hand the history to a table
+    without tuples.
     """
 
     def __init__(self, capacity: int = 256) -> None:
@@ -76,6 +87,8 @@ class StatsRows(list[tuple[Any, ...]]):
         self._n = 0
         self._names: list[str] = []
         self._index: dict[str, int] = {}
+        self._file: Any = None  # the temporary file of the rows before the arrays' ones
+        self._spilled = 0
 
     def _name(self, name: str) -> int:
         i = self._index.get(name)
@@ -87,36 +100,94 @@ class StatsRows(list[tuple[Any, ...]]):
     def append(self, row: tuple[Any, ...]) -> None:
         """Add one row ``(time, listener, amphora, bytes_in, bytes_out, active, total, errors)``."""
         if self._n == len(self._time):
-            self._time = np.concatenate([self._time, np.zeros_like(self._time)])
-            self._ints = np.concatenate([self._ints, np.zeros_like(self._ints)])
+            if self._n >= STATS_SPILL_ROWS:
+                self._spill()
+            else:
+                self._time = np.concatenate([self._time, np.zeros_like(self._time)])
+                self._ints = np.concatenate([self._ints, np.zeros_like(self._ints)])
         t, listener, amphora, *counters = row
         self._time[self._n] = t
         self._ints[self._n] = (self._name(listener), self._name(amphora), *counters)
         self._n += 1
 
+    def _spill(self) -> None:
+        """Move the rows in the arrays to the end of the temporary file."""
+        import tempfile
+
+        rec = np.empty(self._n, dtype=_RECORD)
+        rec["time"] = self._time[: self._n]
+        rec["ints"] = self._ints[: self._n]
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="lbsim-stats-")  # noqa: SIM115 (kept open)
+        self._file.seek(0, 2)
+        self._file.write(rec.tobytes())
+        self._spilled += self._n
+        self._n = 0
+
+    def _spilled_part(self, start: int, stop: int) -> np.ndarray:
+        """Spilled rows ``[start, stop)`` as :data:`_RECORD` records."""
+        self._file.seek(start * _RECORD.itemsize)
+        return np.frombuffer(self._file.read((stop - start) * _RECORD.itemsize), dtype=_RECORD)
+
+    def _unspill(self) -> None:
+        """Bring every spilled row back into the arrays (before an edit such as ``del``)."""
+        if not self._spilled:
+            return
+        old = self._spilled_part(0, self._spilled)
+        self._time = np.concatenate([old["time"], self._time[: self._n]])
+        self._ints = np.concatenate([old["ints"], self._ints[: self._n]])
+        self._n = len(self._time)
+        self._file.close()
+        self._file = None
+        self._spilled = 0
+
     def __len__(self) -> int:
-        return self._n
+        return self._spilled + self._n
 
     def __bool__(self) -> bool:
-        return self._n > 0
+        return len(self) > 0
 
     def _row(self, time: float, ints: list[int]) -> tuple[Any, ...]:
         names = self._names
         return (time, names[ints[0]], names[ints[1]], *ints[2:])
 
+    def _arrays(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Times and integer columns of rows ``[start, stop)``, from the file and the arrays."""
+        times, ints = [], []
+        a, b = start, min(stop, self._spilled)
+        if a < b:
+            part = self._spilled_part(a, b)
+            times.append(part["time"])
+            ints.append(part["ints"])
+        a, b = max(start, self._spilled) - self._spilled, stop - self._spilled
+        if a < b:
+            times.append(self._time[a:b])
+            ints.append(self._ints[a:b])
+        if not times:
+            return np.zeros(0, dtype=np.float64), np.zeros((0, 7), dtype=np.int64)
+        if len(times) == 1:
+            return times[0], ints[0]
+        return np.concatenate(times), np.concatenate(ints)
+
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        for t, ints in zip(self._time[: self._n].tolist(), self._ints[: self._n].tolist(), strict=True):
-            yield self._row(t, ints)
+        step = 1 << 14
+        for start in range(0, len(self), step):
+            times, ints = self._arrays(start, min(len(self), start + step))
+            for t, row in zip(times.tolist(), ints.tolist(), strict=True):
+                yield self._row(t, row)
 
     def __getitem__(self, i: Any) -> Any:
+        n = len(self)
         if isinstance(i, slice):
-            return [self._row(float(self._time[k]), self._ints[k].tolist()) for k in range(self._n)[i]]
-        if not -self._n <= i < self._n:
+            return [self[k] for k in range(n)[i]]
+        if not -n <= i < n:
             raise IndexError("stats row index out of range")
-        k = i % self._n
-        return self._row(float(self._time[k]), self._ints[k].tolist())
+        k = i % n
+        times, ints = self._arrays(k, k + 1)
+        return self._row(float(times[0]), ints[0].tolist())
 
     def __delitem__(self, i: Any) -> None:
+        self._unspill()
         keep = np.ones(self._n, dtype=bool)
         keep[i] = False
         n = int(keep.sum())
@@ -129,15 +200,21 @@ class StatsRows(list[tuple[Any, ...]]):
 
     __hash__ = None
 
+    def chunks(self, size: int = 1 << 16) -> Iterator[tuple[Any, ...]]:
+        """The history in pieces of ``size`` rows, each as :meth:`columns` gives it (at
+        least one piece, maybe empty), for writing a table without holding it whole."""
+        names = self._names
+        for start in range(0, max(len(self), 1), max(1, size)):
+            times, ints = self._arrays(start, min(len(self), start + size))
+            listener = [names[k] for k in ints[:, 0].tolist()]
+            amphora = [names[k] for k in ints[:, 1].tolist()]
+            yield (times.copy(), listener, amphora, *(ints[:, j].copy() for j in range(2, 7)))
+
     def columns(self) -> tuple[Any, ...]:
         """The history column by column: times, listener names, amphora names, then the
         five counters (numpy arrays and lists of names; no per-row tuples)."""
-        n = self._n
-        names = self._names
-        ints = self._ints[:n]
-        listener = [names[k] for k in ints[:, 0].tolist()]
-        amphora = [names[k] for k in ints[:, 1].tolist()]
-        return (self._time[:n].copy(), listener, amphora, *(ints[:, j].copy() for j in range(2, 7)))
+        (whole,) = self.chunks(max(len(self), 1))
+        return whole
 
 
 class HealthManager:
