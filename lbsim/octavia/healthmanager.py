@@ -82,6 +82,7 @@ class StatsRows(list[tuple[Any, ...]]):
 
     def __init__(self, capacity: int = 256) -> None:
         super().__init__()
+        capacity = max(1, min(capacity, STATS_SPILL_ROWS))  # the arrays never outgrow the spill size
         self._time = np.zeros(capacity, dtype=np.float64)
         self._ints = np.zeros((capacity, 7), dtype=np.int64)  # listener, amphora, 5 counters
         self._n = 0
@@ -143,6 +144,11 @@ class StatsRows(list[tuple[Any, ...]]):
 
     def __len__(self) -> int:
         return self._spilled + self._n
+
+    @property
+    def spilled(self) -> int:
+        """Rows in the temporary file (none for a live world, which trims its history)."""
+        return self._spilled
 
     def __bool__(self) -> bool:
         return len(self) > 0

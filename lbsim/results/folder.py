@@ -74,6 +74,10 @@ class UnbuiltTable:
         """Write the table as ``DataFrame.to_csv(index=False)`` would, a piece at a time."""
         raise NotImplementedError
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (or deep-copied) as the DataFrame: the temporary files stay here."""
+        return (pd.DataFrame, (self.frame(),))
+
 
 _REQUIRED = object()
 
@@ -634,9 +638,10 @@ class StatsTable(UnbuiltTable):
 
 
 def stats_table(rows: Any) -> pd.DataFrame | StatsTable:
-    """``stats.csv`` of a run: unbuilt for a compact history, else (merged load balancers'
-    lists of rows) the DataFrame."""
-    return StatsTable(rows) if isinstance(rows, StatsRows) else stats_frame(rows)
+    """``stats.csv`` of a run: unbuilt for a history that went to disk (a long run with an
+    end, whose rows no longer change), else the DataFrame now (short runs; a live world's
+    history, which goes on changing; merged load balancers' lists of rows)."""
+    return StatsTable(rows) if isinstance(rows, StatsRows) and rows.spilled else stats_frame(rows)
 
 
 def stats_frame(rows: Any) -> pd.DataFrame:
