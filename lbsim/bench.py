@@ -28,7 +28,9 @@ up the members, relative to 10 members.
 
 Usage: ``python -m lbsim.bench [--requests N] [--members M] [--algorithms A,B]
 [--repeat R] [--scale-requests N] [--no-scale]``; ``--memory`` prints only the peak
-memory of a 1-hour and a 30-day ``failures/stochastic-day``-like run (fresh processes).
+memory of a 1-hour and a 30-day ``failures/stochastic-day``-like run (fresh processes)
+and the growth from one to the other (the per-second rows and heartbeat statistics go to
+temporary files during the run, so it should stay within 20 MB).
 """
 
 from __future__ import annotations
@@ -293,11 +295,16 @@ def memory_table() -> None:
     """Print the long-run peaks for one hour and 30 days, each in a fresh process."""
     print("peak MB (VmHWM, fresh process), failures/stochastic-day at 0.5 requests/s")
     print(f"{'duration':>10} {'running':>8} {'tables':>8} {'saving':>8}")
+    peaks = []
     for label, duration in (("1 hour", 3600.0), ("30 days", 30 * 86400.0)):
         code = f"import json; from lbsim.bench import long_run_peaks; print(json.dumps(long_run_peaks({duration})))"
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         p = json.loads(out.stdout.strip().splitlines()[-1])
+        peaks.append(p)
         print(f"{label:>10} {p['run']:>8.0f} {p['tables']:>8.0f} {p['save']:>8.0f}", flush=True)
+    # issue 15's target: memory flat in simulated time (30 days within 20 MB of an hour)
+    d = {k: peaks[1][k] - peaks[0][k] for k in ("run", "tables", "save")}
+    print(f"{'growth':>10} {d['run']:>+8.0f} {d['tables']:>+8.0f} {d['save']:>+8.0f}", flush=True)
 
 
 def measure(model: str, algorithm: str, members: int, requests: int, whole: bool = False) -> dict[str, float]:
