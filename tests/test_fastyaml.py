@@ -180,7 +180,12 @@ def test_the_common_shapes_take_the_fast_path() -> None:
         "a: [1, 2\n",  # an unclosed flow collection
         "1\n",
         "",
+        # long lines that are no flow token: declined in linear time (each was rescanned
+        # from every position: minutes for these)
+        "a: {b: " + "x" * 100_000 + ":y}\n",
+        "a: {b: " + "x " * 100_000 + ":y}\n",
     ],
+    ids=lambda t: repr(t[:24]),
 )
 def test_what_needs_the_full_loader_is_declined(text: str) -> None:
     assert fast_load(text) is None

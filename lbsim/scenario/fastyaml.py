@@ -38,11 +38,13 @@ _KEY = re.compile(
     r"([^\s&*!|>'\"%@`#,\[\]{}?:-](?:[^,\[\]{}#:]|:(?=\S))*|-(?:[^\s,\[\]{}#:]|:(?=\S))(?:[^,\[\]{}#:]|:(?=\S))*)"
     r"(?<=\S):(?:\s+|$)"
 )
-#: one token of a one-line flow collection (a plain scalar in it holds no ':' at all)
+#: one token of a flow collection (a plain scalar in it holds no ':' at all; possessive
+#: runs, so a long scalar that is no token fails at once instead of backtracking; what
+#: is no token takes the rest of the line, so a bad line is not rescanned from each place)
 _FLOW_TOKEN = re.compile(
     r"\s*(?:([\[\]{},])|(:)(?=[\s,\[\]{}])|"
-    r"(?:\"([^\"\\]*)\"|'((?:[^']|'')*)'|((?:[^\s&*!|>'\"%@`#,\[\]{}?:-]|-(?=[^\s,\[\]{}#:]))[^,\[\]{}#:]*?))"
-    r"(?=\s*(?:[,\[\]{}]|:(?=[\s,\[\]{}])|$))|([\s\S]))"
+    r"(?:\"([^\"\\]*)\"|'((?:[^']|'')*)'|((?:[^\s&*!|>'\"%@`#,\[\]{}?:-]|-(?=[^\s,\[\]{}#:]))(?:[^,\[\]{}#:\s]++|\s++(?=[^,\[\]{}#:\s]))*+))"
+    r"(?=\s*(?:[,\[\]{}]|:(?=[\s,\[\]{}])|$))|([\s\S]+))"
 )
 _STR = "tag:yaml.org,2002:str"
 #: what a flow collection expects next: before the outermost one opens, after it closed;
