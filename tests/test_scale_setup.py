@@ -292,3 +292,21 @@ def test_the_occupancy_sample_counts_every_queued_request() -> None:
     servers[2].queue.clear()
     dp.sample()
     assert [row[1] for row in dp.samples] == [15, 12]
+
+
+@given(scenario=st.text(), kind=st.text(), name=st.text())
+@settings(max_examples=300, deadline=None)
+def test_object_ids_are_the_uuid5_of_the_names(scenario: str, kind: str, name: str) -> None:
+    """The id built from the digest directly is uuid5's, character for character."""
+    import uuid
+
+    from lbsim.scenario.ids import object_id
+
+    text = f"lbsim:{scenario}:{kind}:{name}"
+    try:
+        want = str(uuid.uuid5(uuid.NAMESPACE_URL, text))
+    except UnicodeEncodeError:  # lone surrogates: neither can encode them
+        with pytest.raises(UnicodeEncodeError):
+            object_id(scenario, kind, name)
+        return
+    assert object_id(scenario, kind, name) == want
