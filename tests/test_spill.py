@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from lbsim.api import run_scenario
 from lbsim.octavia import healthmanager
-from lbsim.results import folder
+from lbsim.results import folder, lazy
 from lbsim.scenario.loader import parse_scenario
 from lbsim.sim import dataplane, metrics
 from lbsim.sim.metrics import ROW, SecondWindow
@@ -99,7 +99,7 @@ def _files(text: str, out: Path, **patches: int) -> dict[str, bytes]:
     targets = {
         "every": (metrics, "SPILL_EVERY"),
         "stats": (healthmanager, "STATS_SPILL_ROWS"),
-        "chunk": (folder, "CSV_CHUNK"),
+        "chunk": (lazy, "CSV_CHUNK"),
     }
     with mock.patch.object(metrics, "FLUSH", patches.pop("flush", metrics.FLUSH)):
         flush = metrics.FLUSH
