@@ -305,8 +305,11 @@ def test_window_rows_equal_whole_arrays(steps: list[Any], cap: int, nsec: int) -
         for k, x in enumerate(lats):
             buf_at.append(now + k * 0.1)
             buf_lat.append(x)
-        for _ in range(errs):
-            w.errors[int(now)] += 1
+        for k in range(errs):  # as the data plane counts (bump), or as on a list
+            if k % 2:
+                w.errors[int(now)] += 1
+            else:
+                w.errors.bump(int(now))
             err[int(now)] += 1
         if action in ("fold", "both"):
             fold()
@@ -326,3 +329,19 @@ def test_window_rows_equal_whole_arrays(steps: list[Any], cap: int, nsec: int) -
     assert np.stack([got["active"], got["queued"], got["backlog"]], axis=1).tolist() == samples.tolist()
     assert list(w.samples) == occ
     assert got.dtype == ROW
+
+
+def test_a_write_to_a_spilled_second_is_refused() -> None:
+    """Rows on disk are final: a count for one of their seconds is a bug, and says so."""
+    w = SecondWindow(100, capacity=4)
+    for _ in range(10):
+        w.samples.append((1, 2, 3))
+    w.errors.bump(9)
+    w.close(8, np.zeros(0), np.zeros(0))
+    assert w.base == 8 and w.spilled == 8
+    with pytest.raises(RuntimeError, match="already written out"):
+        w.errors.bump(7)
+    with pytest.raises(RuntimeError, match="already written out"):
+        w.errors[3] += 1
+    w.errors.bump(60)  # past the window: it grows
+    assert w.rows(0, 100)["err"].tolist() == [0] * 9 + [1] + [0] * 50 + [1] + [0] * 39

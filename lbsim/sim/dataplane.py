@@ -820,9 +820,7 @@ class DataPlane:
             fe.active -= 1
 
 
-def _bump(series: list[int], sec: int) -> None:
-    if sec < len(series):
-        series[sec] += 1
-    else:
-        series.extend([0] * (sec + 1 - len(series)))
-        series[sec] += 1
+def _bump(series: Any, sec: int) -> None:
+    """Count one error in second ``sec`` of ``per_second_err`` (the recorder's
+    :class:`~lbsim.sim.metrics.ErrorCounts`, or a live world's counter)."""
+    series.bump(sec)

@@ -551,7 +551,7 @@ def _last_written(w: SecondWindow) -> int:
 
 class ErrorCounts:
     """A window's errors per second, indexed by absolute second like the list it replaces
-    (``_bump`` in the data plane: ``series[sec] += 1``; any second is in range)."""
+    (any second is in range); the data plane counts with :meth:`bump`."""
 
     __slots__ = ("_w",)
 
@@ -576,6 +576,18 @@ class ErrorCounts:
         if i >= len(w._err):
             w.reserve(i + 1)
         w._err[i] = value
+
+    def bump(self, sec: int) -> None:
+        """Count one error in second ``sec`` (the data plane's error path: one call)."""
+        w = self._w
+        i = sec - w.base
+        if i >= 0:
+            try:
+                w._err[i] += 1
+                return
+            except IndexError:  # past the window: grow it
+                pass
+        self[sec] = self[sec] + 1
 
     def tolist(self) -> list[int]:
         """Every second's count over the run (for tests)."""

@@ -76,6 +76,10 @@ class SecondCounts(list[int]):
     def __setitem__(self, i: Any, v: Any) -> None:
         self.counts[i] = v
 
+    def bump(self, sec: int) -> None:
+        """Count one error in second ``sec`` (the data plane's ``_bump``)."""
+        self.counts[sec] = self.counts.get(sec, 0) + 1
+
     def take(self) -> int:
         """Errors counted since the last call."""
         n = sum(self.counts.values())
