@@ -36,7 +36,9 @@ class LeastConnBalancer(Balancer):
         "_live",
         "_seqno",
         "_stale",
+        "_stale_max",
         "_tot",
+        "_tree_of",
     )
 
     def __init__(
@@ -56,6 +58,9 @@ class LeastConnBalancer(Balancer):
         self._count = [0, 0]  # usable servers: [active, backup]
         self._tot = [0, 0]  # usable user weight: [active, backup]
         self._stale = 0
+        self._stale_max = n + 64  # stale entries beyond this: compact the trees
+        #: each server's tree (its group's; a server never changes group)
+        self._tree_of = [self._bck_tree if b else self._act_tree for b in self._backup]
         for i in range(n):
             if self.is_usable(i):
                 self._join(i)
@@ -121,36 +126,55 @@ class LeastConnBalancer(Balancer):
 
     def pick(self, src_ip: int = 0, src_port: int = 0, avoid: int = -1) -> int:
         """Least loaded server relative to weight, ties in rotation order; O(log n)."""
-        if self._count[0]:
+        count = self._count
+        if count[0]:
             heap = self._act_tree
-        elif self._count[1]:
+        elif count[1]:
             heap = self._bck_tree
         else:
             return -1
         live = self._live
-        while True:  # drop stale entries from the top
+        e = heap[0]
+        i = e & _IDX_MASK
+        if live[i] != e:  # drop stale entries from the top
+            stale = self._stale
+            while True:
+                heappop(heap)
+                stale -= 1
+                e = heap[0]
+                i = e & _IDX_MASK
+                if live[i] == e:
+                    break
+            self._stale = stale
+        if i == avoid:
+            return self._pick_avoiding(heap, avoid)
+        conns = self._conns
+        c = conns[i] + 1
+        conns[i] = c
+        s = self._seqno
+        self._seqno = s + 1
+        e = (((c + 1) * SRV_EWGHT_MAX // self._ew[i]) << _KEY_SHIFT) | (s << _SEQ_SHIFT) | i
+        live[i] = e
+        heapreplace(heap, e)
+        return i
+
+    def _pick_avoiding(self, heap: list[int], avoid: int) -> int:
+        """:meth:`pick` when the least loaded server is the one to avoid (redispatch):
+        look past it; it keeps its place in the order."""
+        live = self._live
+        held = heappop(heap)
+        i = -1
+        while heap:
             e = heap[0]
-            i = e & _IDX_MASK
-            if live[i] == e:
+            if live[e & _IDX_MASK] == e:
+                i = e & _IDX_MASK
                 break
             heappop(heap)
             self._stale -= 1
-        held = -1
-        if i == avoid:
-            # Look past the avoided server; it keeps its place in the order.
-            held = heappop(heap)
-            i = -1
-            while heap:
-                e = heap[0]
-                if live[e & _IDX_MASK] == e:
-                    i = e & _IDX_MASK
-                    break
-                heappop(heap)
-                self._stale -= 1
-            if i < 0:
-                heappush(heap, held)
-                i = avoid
-                held = -1
+        if i < 0:
+            heappush(heap, held)
+            i = avoid
+            held = -1
         c = self._conns[i] + 1
         self._conns[i] = c
         s = self._seqno
@@ -164,24 +188,29 @@ class LeastConnBalancer(Balancer):
 
     def release(self, idx: int) -> None:
         """One connection to ``idx`` ended; re-sorts it if it is usable; O(log n)."""
-        c = self._conns[idx] - 1
+        conns = self._conns
+        c = conns[idx] - 1
         if c < 0:
             raise ValueError(f"release of server {idx} without an active connection")
-        self._conns[idx] = c
-        if self._live[idx] >= 0:
+        conns[idx] = c
+        live = self._live
+        if live[idx] >= 0:
             # The key always changes when the count does (ew <= SRV_EWGHT_MAX), so the
             # server is always re-inserted behind its equals, as in HAProxy.
-            key = (c + 1) * SRV_EWGHT_MAX // self._ew[idx] if c else 0
             s = self._seqno
             self._seqno = s + 1
-            e = (key << _KEY_SHIFT) | (s << _SEQ_SHIFT) | idx
-            self._live[idx] = e
-            self._stale += 1
-            heappush(self._bck_tree if self._backup[idx] else self._act_tree, e)
-            if self._stale > self._n + 64:
+            if c:
+                e = (((c + 1) * SRV_EWGHT_MAX // self._ew[idx]) << _KEY_SHIFT) | (s << _SEQ_SHIFT) | idx
+            else:
+                e = (s << _SEQ_SHIFT) | idx
+            live[idx] = e
+            heappush(self._tree_of[idx], e)
+            stale = self._stale + 1
+            if stale > self._stale_max:
                 _compact(self._act_tree, self._live)
                 _compact(self._bck_tree, self._live)
-                self._stale = 0
+                stale = 0
+            self._stale = stale
 
     def usable_weight(self) -> int:
         """See :meth:`Balancer.usable_weight`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from heapq import heappop, heappush, heapreplace
+from typing import Any, ClassVar
 
 from lbsim.haproxy.balancer import (
     _IDX_MASK,
@@ -43,7 +44,27 @@ class _FwrrGroup:
 class RoundRobinBalancer(Balancer):
     """HAProxy ``balance roundrobin`` (fast weighted round robin, lb_fwrr.c)."""
 
-    __slots__ = ("_act", "_bck", "_ew", "_live", "_lpos", "_npos", "_rweight", "_seqno", "_tree")
+    __slots__ = (
+        "_act",
+        "_bck",
+        "_canon",
+        "_ew",
+        "_live",
+        "_lpos",
+        "_npos",
+        "_pk",
+        "_play",
+        "_rec",
+        "_rweight",
+        "_seqno",
+        "_tree",
+    )
+
+    #: whether a window that repeats the previous one is replayed from its recording
+    #: (tests turn it off to compare against the plain computation)
+    REPLAY: ClassVar[bool] = True
+    #: the longest window (picks) that is recorded; a longer one is always computed
+    MAX_RECORDED: ClassVar[int] = 1 << 18
 
     def __init__(
         self,
@@ -62,6 +83,13 @@ class RoundRobinBalancer(Balancer):
         self._seqno = 0
         self._act = _FwrrGroup()
         self._bck = _FwrrGroup()
+        # window replay (see pick): the picks of the window being recorded, the canonical
+        # state it started from, and while replaying, the window's picks and the index of
+        # the next one
+        self._rec: list[int] | None = None
+        self._canon: Any = None
+        self._play: list[int] | None = None
+        self._pk = 0
         for i in range(n):
             if self.is_usable(i):
                 g = self._bck if self._backup[i] else self._act
@@ -183,6 +211,7 @@ class RoundRobinBalancer(Balancer):
 
     def set_usable(self, idx: int, usable: bool) -> None:
         """See :meth:`Balancer.set_usable`; O(log n)."""
+        self.settle()
         was = self.is_usable(idx)
         self._up[idx] = bool(usable)
         self._apply(idx, was, self.is_usable(idx), self._ew[idx])
@@ -190,6 +219,7 @@ class RoundRobinBalancer(Balancer):
     def set_weight(self, idx: int, weight: int) -> None:
         """See :meth:`Balancer.set_weight`; O(log n)."""
         _check_weight(weight)
+        self.settle()
         was = self.is_usable(idx)
         old_ew = self._ew[idx]
         self._weights[idx] = int(weight)
@@ -198,14 +228,77 @@ class RoundRobinBalancer(Balancer):
 
     # -- picking -------------------------------------------------------------------------
 
+    def settle(self) -> None:
+        """Bring the scheduling state up to date with the picks replayed so far, and
+        stop replaying (before any change of state, or to read the state).
+
+        While a window is replayed the state stays where the replay began (one pick
+        into a window); the picks served since then are computed now, from there.
+        """
+        play = self._play
+        if play is not None:
+            n = (self._pk - 1) % len(play)
+            self._play = None
+            for _ in range(n):  # within the window: no switch, nothing recorded
+                self.pick()
+        self._rec = None
+        self._canon = None
+
+    def _window(self, g: _FwrrGroup) -> None:
+        """A new window starts (the trees just switched): replay the last one if this
+        window starts from the same state, else record this one.
+
+        The state that decides every later pick is the group's positions and weights,
+        each server's position, remainder and last position, and the order of the
+        servers in each tree (sequence numbers only order entries, and new ones always
+        sort after old ones, so their values do not matter). Two windows that start from
+        the same such state make the same picks and end in the same state again, so the
+        window repeats for as long as nothing changes (:meth:`settle` runs first then).
+        """
+        live = self._live
+        trees = tuple(
+            tuple((e >> _KEY_SHIFT, e & _IDX_MASK) for e in sorted(e for e in h if live[e & _IDX_MASK] == e))
+            for h in (g.curr, g.init, g.next)
+        )
+        canon = (
+            g is self._act,
+            g.curr_pos,
+            g.curr_weight,
+            g.next_weight,
+            trees,
+            tuple(self._npos),
+            tuple(self._rweight),
+            tuple(self._lpos),
+        )
+        rec = self._rec
+        if rec and canon == self._canon:
+            # this pick (being made) is the window's first: the replay serves the rest
+            self._play = rec
+            self._pk = 1 % len(rec)
+            self._rec = None
+        else:
+            self._canon = canon
+            self._rec = []
+
     def pick(self, src_ip: int = 0, src_port: int = 0, avoid: int = -1) -> int:
-        """Next server in HAProxy's smooth weighted order; O(log n)."""
+        """Next server in HAProxy's smooth weighted order; O(log n), O(1) while a
+        window that repeats the previous one is replayed (see :meth:`_window`)."""
+        play = self._play
+        if play is not None:
+            if avoid < 0:
+                k = self._pk
+                srv = play[k]
+                k += 1
+                self._pk = 0 if k == len(play) else k
+                return srv
+            self.settle()
         g = self._act
         if not g.count:
             g = self._bck
             if not g.count:
                 return -1
         if avoid >= 0:
+            self.settle()
             return self._pick_avoiding(g, avoid)
         if not g.curr_weight:
             g.curr_pos = g.curr_weight = g.next_weight
@@ -249,6 +342,8 @@ class RoundRobinBalancer(Balancer):
             switched = True
             g.init, g.next = g.next, g.init
             g.curr_pos = g.curr_weight = g.next_weight
+            if self.REPLAY:
+                self._window(g)
         # fwrr_update_position, inlined
         ew = self._ew[srv]
         pos = g.curr_pos
@@ -284,6 +379,11 @@ class RoundRobinBalancer(Balancer):
                 heappush(curr, e)
             self._tree[srv] = curr
         live[srv] = e
+        rec = self._rec
+        if rec is not None:
+            rec.append(srv)
+            if len(rec) > self.MAX_RECORDED:
+                self._rec = None
         return srv
 
     def _pick_avoiding(self, g: _FwrrGroup, avoid: int) -> int:

@@ -90,7 +90,7 @@ class SourceHashBalancer(Balancer):
     With ``use_port=True`` it is the twin's SOURCE_IP_PORT (see the module docstring).
     """
 
-    __slots__ = ("_cache", "_eweights", "_init_weights", "_map", "_tot", "_use_port", "_used")
+    __slots__ = ("_cache", "_eweights", "_hashed", "_init_weights", "_map", "_tot", "_use_port", "_used")
 
     _CACHE_SIZE: Final = 16
 
@@ -111,6 +111,9 @@ class SourceHashBalancer(Balancer):
         self._map: list[int] = []
         self._tot = 0
         self._used = 0
+        #: the map when a pick is just ``map[address % tot]`` (more than one server in
+        #: use, no port), else None: the one test of the common pick
+        self._hashed: list[int] | None = None
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -126,6 +129,7 @@ class SourceHashBalancer(Balancer):
         self._map = m
         self._tot = len(m)
         self._used = len(members)
+        self._hashed = m if self._used > 1 and not self._use_port else None
 
     def set_usable(self, idx: int, usable: bool) -> None:
         """See :meth:`Balancer.set_usable`; rebuilds (or fetches a cached) map."""
@@ -150,6 +154,9 @@ class SourceHashBalancer(Balancer):
 
     def pick(self, src_ip: int = 0, src_port: int = 0, avoid: int = -1) -> int:
         """Server for this source; O(1). ``avoid`` is ignored, as in HAProxy."""
+        hashed = self._hashed
+        if hashed is not None:
+            return hashed[(src_ip & _U32) % self._tot]
         tot = self._tot
         if tot == 0:
             return -1

@@ -203,6 +203,13 @@ class Backend:
         self.balancer: Balancer = make_balancer(algorithm, self.weights, self.backup)
         self.persistence = persistence
         self.store_on_response = persistence in ("APP_COOKIE", "HTTP_COOKIE")
+        #: the balancer's release when it counts connections (leastconn), else None:
+        #: one test on the response path instead of three
+        self.release: Callable[[int], None] | None = (
+            self.balancer.release if self.balancer.tracks_connections else None
+        )
+        #: neither of the above nor a cookie to learn: a response needs nothing of the backend
+        self.plain = self.release is None and not self.store_on_response
         self.lvs = lvs
         self.stick_size = 0 if persistence == "HTTP_COOKIE" or lvs is not None else STICK_SIZE
         self.stick: OrderedDict[Any, Server] = stick if stick is not None else OrderedDict()
@@ -340,6 +347,9 @@ class DataPlane:
         log_requests: bool,
     ):
         self.env = env
+        # what the request path's flags depend on (the properties below keep them current)
+        self._vip_up, self._cpu_cores, self._qos, self._log_requests = True, 0, None, log_requests
+        self._replan()
         self.warmup = warmup
         self.servers: list[Server] = []
         #: every server's queue, in server order: the once-a-second sample sums their
@@ -380,9 +390,56 @@ class DataPlane:
         #: the run's L7 state (:class:`lbsim.sim.l7.L7Context`), None without L7 policies
         self.l7: Any = None
         #: the VIP's QoS bandwidth limit (:class:`lbsim.sim.qos.VipShaper`), None without one
-        self.qos: Any = None
+        self.qos = None
         #: members' HTTP check answers per path, by member name (lbsim.scenario.health_paths)
         self.health_paths: dict[str, dict[str, tuple[str, int]]] = {}
+
+    # ------------------------------------------------------------------ request-path flags
+    def _replan(self) -> None:
+        #: arrivals need no special handling: the VIP is up and the amphora's CPU is not modelled
+        self.plain_in = self._vip_up and not self._cpu_cores
+        #: responses need no special handling: no VIP QoS, no request log, no CPU model
+        self.plain_out = self._qos is None and not self._log_requests and not self._cpu_cores
+
+    @property
+    def vip_up(self) -> bool:
+        """Whether an amphora holds the VIP (connections fail at once while not)."""
+        return self._vip_up
+
+    @vip_up.setter
+    def vip_up(self, up: bool) -> None:
+        self._vip_up = up
+        self._replan()
+
+    @property
+    def cpu_cores(self) -> int:
+        """The amphora's vCPUs (flavor); 0: its CPU is not modelled."""
+        return self._cpu_cores
+
+    @cpu_cores.setter
+    def cpu_cores(self, cores: int) -> None:
+        self._cpu_cores = cores
+        self._replan()
+
+    @property
+    def qos(self) -> Any:
+        """The VIP's QoS bandwidth limit (:class:`lbsim.sim.qos.VipShaper`), None without one."""
+        return self._qos
+
+    @qos.setter
+    def qos(self, shaper: Any) -> None:
+        self._qos = shaper
+        self._replan()
+
+    @property
+    def log_requests(self) -> bool:
+        """Whether every request is logged (``--log-requests``)."""
+        return self._log_requests
+
+    @log_requests.setter
+    def log_requests(self, on: bool) -> None:
+        self._log_requests = on
+        self._replan()
 
     # ------------------------------------------------------------------ topology
     def add_server(self, server: Server) -> None:
@@ -652,23 +709,20 @@ class DataPlane:
     def complete(self, server: Server, req: Request) -> tuple[float, Server, Request] | None:
         """A member finished serving a request: answer, then take the next queued one."""
         now = self.env._now
-        fe: Frontend = req[6]
+        t0, src, _port, be, local, sent, fe, _attempt, counted = req
         if not fe.alive:  # the amphora died: the client's connection is gone
             self.finish(req, server.gidx, OUT_CONNECT, False)
-        elif now - req[5] > fe.timeout_data:
+        elif now - sent > fe.timeout_data:
             self.finish(req, server.gidx, OUT_504)
         else:
             # the common case, inlined: a successful response
-            be = req[3]
-            if req[8] and be.balancer.tracks_connections:
-                be.balancer.release(req[4])
-            if be.store_on_response:
-                be.remember(req[1], server)
-            if self.qos is not None and self._shape(server, req):
-                pass  # the VIP's bandwidth limit holds the response back (or drops it)
-            else:
+            if not be.plain:  # leastconn's connection count, a cookie learnt from the response
+                if be.release is not None and counted:
+                    be.release(local)
+                if be.store_on_response:
+                    be.remember(src, server)
+            if self.plain_out:  # deliver, inlined for the case without QoS, log or CPU model
                 fe.bytes_out += fe.response_bytes
-                t0 = req[0]
                 if t0 >= self.warmup:
                     lat = self._lat
                     lat.append(now - t0)
@@ -676,27 +730,38 @@ class DataPlane:
                     self._when.append(now)
                     if len(lat) >= FLUSH:
                         self.latency.flush()
-                    if self.log_requests:
-                        self.log.append((t0, req[1], server.gidx, now - t0, OUT_OK))
-                if fe.backlog or self.cpu_cores:
+                if fe.backlog:
                     self._release_frontend(fe)
                 else:
                     fe.active -= 1
-        server.busy -= 1
+            elif self.qos is not None and self._shape(server, req):
+                pass  # the VIP's bandwidth limit holds the response back (or drops it)
+            else:
+                self.deliver(server.gidx, req)
         server.served += 1
         q = server.queue
         if q:
-            if server.serving and now - q[0][5] < q[0][6].timeout_data:
-                # the common case, inlined: the freed slot takes the next queued request,
-                # and the kernel reuses this completion's calendar entry for it
-                nxt = q.popleft()
-                server.busy += 1
-                s = server.service()
+            nxt = q[0]
+            if server.serving and now - nxt[5] < nxt[6].timeout_data:
+                # the common case, inlined: the freed slot takes the next queued request
+                # (busy stays as it is), and the kernel reuses this completion's calendar
+                # entry for it
+                q.popleft()
+                svc = server.service
+                try:  # Sampler.__call__, inlined
+                    i = svc._i
+                    s = svc._buf[i]
+                    svc._i = i + 1
+                except (IndexError, AttributeError):  # a used-up block, or not a Sampler
+                    s = svc()
                 if server.behaviour is SLOW:
                     s *= server.factor
                 server.busy_time += s
                 return (now + s, server, nxt)
+            server.busy -= 1
             self.drain_queue(server)
+            return None
+        server.busy -= 1
         return None
 
     def deliver(self, gidx: int, req: Request) -> None:

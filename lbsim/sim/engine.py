@@ -28,12 +28,12 @@ from lbsim.scenario.access import separate_monitor
 from lbsim.scenario.gcpause import freeze_existing, gc_paused
 from lbsim.scenario.health_paths import path_table
 from lbsim.sim.amphora import Amphora
-from lbsim.sim.dataplane import OUT_CONNECT, DataPlane
+from lbsim.sim.dataplane import DataPlane
 from lbsim.sim.distributions import make_sampler, stream
 from lbsim.sim.kernel import TwinEnvironment
 from lbsim.sim.l7 import L7Context
 from lbsim.sim.qos import vip_shaper
-from lbsim.sim.traffic import EPHEMERAL_PORTS, client_addresses, load_trace, make_gap_fn
+from lbsim.sim.traffic import arrival_callback, client_addresses, load_trace, make_gap_fn
 from lbsim.sim.zones import Zones
 
 ProgressFn = Callable[[float], None]
@@ -323,50 +323,10 @@ class Simulation:
         gap = make_gap_fn(src.arrival, rng, trace)
         crng = stream(self.seed, f"clients:{i}")
         addrs = client_addresses(src.clients, crng).tolist()
-        n_addr = len(addrs)
-        picks: list[int] = []
-        ports: list[int] = []
-        pos = [0]
-        listener = src.listener
-        dp = self.dp
-        duration = self.horizon
-        trace_rows = trace
-        row = [0]
-        env = self.env
-
-        def fire(_a: Any, _b: Any) -> tuple[float, None, None] | None:
-            if running is not None and not running():
-                return None
-            if trace_rows is not None:
-                k = row[0]
-                row[0] = k + 1
-                client = trace_rows.clients[k] or addrs[k % n_addr]
-                port = int(trace_rows.ports[k]) or EPHEMERAL_PORTS[0] + k % 28000
-            else:
-                k = pos[0]
-                if k >= len(picks):
-                    picks[:] = crng.integers(0, n_addr, 4096).tolist()
-                    ports[:] = crng.integers(EPHEMERAL_PORTS[0], EPHEMERAL_PORTS[1] + 1, 4096).tolist()
-                    k = 0
-                pos[0] = k + 1
-                client = addrs[picks[k]]
-                port = ports[k]
-            fe = dp.frontends.get(listener)
-            if fe is None or not dp.vip_up:
-                now = env._now
-                dp.finish((now, client, port, None, -1, now, None, 0, False), -1, OUT_CONNECT, release=False)
-            else:
-                dp.arrive(fe, client, port)
-            g = gap()
-            if g is not None:
-                t = env._now + g
-                if t <= duration:
-                    return (t, None, None)  # the kernel reschedules this callback
-            return None
-
+        fire = arrival_callback(self.dp, src.listener, gap, addrs, crng, self.horizon, running, trace)
         g0 = gap()
-        if g0 is not None and g0 <= duration:
-            env.call_later(g0, fire)
+        if g0 is not None and g0 <= self.horizon:
+            self.env.call_later(g0, fire)
 
     def _sampler(self) -> Generator[simpy.Event, Any, None]:
         while True:

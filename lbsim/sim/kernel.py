@@ -12,12 +12,14 @@ times SimPy's events run first; among data-plane callbacks, first scheduled runs
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from heapq import heappop, heappush, heapreplace
 from typing import Any
 
 import simpy
-from simpy.events import URGENT
+from simpy.core import SimTime
+from simpy.events import NORMAL, URGENT, EventPriority
 
 #: a fast-calendar callback ``fn(a, b)``; it may return ``(time, a, b)``: run ``fn`` again then
 Callback = Callable[[Any, Any], Any]
@@ -33,6 +35,14 @@ class TwinEnvironment(simpy.Environment):
         #: the compiled data plane (lbsim.sim.compiled) when it owns the requests: it is
         #: advanced up to each SimPy event (the processes that read data-plane state)
         self.chunked: Any = None
+        #: set whenever a SimPy event is scheduled: :meth:`run` keeps the time of SimPy's
+        #: next event in a local and reads the queue again only when this is set
+        self.queue_changed = False
+
+    def schedule(self, event: simpy.Event, priority: EventPriority = NORMAL, delay: SimTime = 0) -> None:
+        """SimPy's ``schedule``, noting that the SimPy queue changed (see :meth:`run`)."""
+        super().schedule(event, priority, delay)
+        self.queue_changed = True
 
     def call_later(self, delay: float, fn: Callback, a: Any = None, b: Any = None) -> None:
         """Run ``fn(a, b)`` ``delay`` seconds from now (delay >= 0)."""
@@ -76,25 +86,37 @@ class TwinEnvironment(simpy.Environment):
         pop = heappop
         replace = heapreplace
         seq = self.fast_seq
+        inf = math.inf
+        qt = queue[0][0] if queue else inf  # when SimPy's next event is due
+        self.queue_changed = False
         while True:
-            if fast and (not queue or fast[0][0] < queue[0][0]):
-                top = fast[0]
-                t = top[0]
+            if self.queue_changed:  # a callback scheduled a SimPy event
+                qt = queue[0][0] if queue else inf
+                self.queue_changed = False
+            if fast:
+                t, _, fn, a, b = fast[0]
+                if qt <= t:  # SimPy's events first on equal times
+                    if qt >= at:
+                        break
+                    simpy_step()
+                    qt = queue[0][0] if queue else inf
+                    continue
                 if t >= at:
                     break
                 self._now = t
-                fn = top[2]
                 # A callback may hand back its own follow-up (time, a, b): replacing the
                 # entry it came from costs one heap sift instead of a pop and a push. The
                 # entry is still the heap's top, since anything the callback scheduled
                 # is due no earlier and was scheduled later.
-                again = fn(top[3], top[4])
+                again = fn(a, b)
                 if again is None:
                     pop(fast)
                 else:
-                    replace(fast, (again[0], next(seq), fn, again[1], again[2]))
-            elif queue and queue[0][0] < at:
+                    t, a, b = again
+                    replace(fast, (t, next(seq), fn, a, b))
+            elif qt < at:
                 simpy_step()
+                qt = queue[0][0] if queue else inf
             else:
                 break
         self._now = at

@@ -14,15 +14,28 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from heapq import heappush
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lbsim.scenario import model as m
 from lbsim.scenario.datafiles import parse_address, read_trace
+from lbsim.sim.dataplane import OUT_503, OUT_CONNECT, SLOW, DataPlane
 from lbsim.sim.distributions import BLOCK
 
-__all__ = ["EPHEMERAL_PORTS", "TraceRows", "client_addresses", "load_trace", "make_gap_fn", "parse_address"]
+__all__ = [
+    "EPHEMERAL_PORTS",
+    "BlockGaps",
+    "TraceRows",
+    "arrival_callback",
+    "client_addresses",
+    "load_trace",
+    "make_gap_fn",
+    "parse_address",
+    "poisson_callback",
+]
 
 GapFn = Callable[[], float | None]
 
@@ -113,20 +126,32 @@ def make_gap_fn(
     raise TypeError(f"unknown arrival process {arrival!r}")
 
 
-def _block_gaps(draw: Callable[[int], np.ndarray]) -> GapFn:
-    buf: list[float] = []
-    pos = [0]
+class BlockGaps:
+    """Values drawn block by block: ``gaps()`` returns the next one.
 
-    def gap() -> float:
-        nonlocal buf
-        i = pos[0]
+    A Poisson source's callback (:func:`poisson_callback`) reads ``buf`` and ``i`` itself
+    instead of calling, which saves a call per request; it calls when the block is used up.
+    """
+
+    __slots__ = ("buf", "draw", "i")
+
+    def __init__(self, draw: Callable[[int], np.ndarray]) -> None:
+        self.draw = draw
+        self.buf: list[float] = []
+        self.i = 0
+
+    def __call__(self) -> float:
+        i = self.i
+        buf = self.buf
         if i >= len(buf):
-            buf = draw(BLOCK).tolist()
+            buf = self.buf = self.draw(BLOCK).tolist()
             i = 0
-        pos[0] = i + 1
+        self.i = i + 1
         return buf[i]
 
-    return gap
+
+def _block_gaps(draw: Callable[[int], np.ndarray]) -> BlockGaps:
+    return BlockGaps(draw)
 
 
 def profile_rate(profile: list[tuple[float, float]], t: float) -> float:
@@ -159,12 +184,12 @@ def _profile_gaps(profile: list[tuple[float, float]], rng: np.random.Generator) 
                     return None
                 t = seg_end
                 continue
-            cand = t + exp() / rmax  # type: ignore[operator]
+            cand = t + exp() / rmax
             if cand > seg_end:
                 t = seg_end
                 continue
             t = cand
-            if uni() * rmax <= profile_rate(pieces, t):  # type: ignore[operator]
+            if uni() * rmax <= profile_rate(pieces, t):
                 g = t - now[0]
                 now[0] = t
                 return g
@@ -180,7 +205,7 @@ def _mmpp_gaps(arrival: m.Mmpp, rng: np.random.Generator) -> GapFn:
         return lambda: None  # no request ever arrives (validation refuses this, too)
     exp = _block_gaps(lambda n: rng.exponential(1.0, n))
     state = {"s": 0, "t": 0.0, "until": 0.0}
-    state["until"] = exp() / switch[0]  # type: ignore[operator]
+    state["until"] = exp() / switch[0]
 
     def gap() -> float | None:
         t0 = state["t"]
@@ -188,12 +213,191 @@ def _mmpp_gaps(arrival: m.Mmpp, rng: np.random.Generator) -> GapFn:
         while True:
             s = int(state["s"])
             r = rates[s]
-            cand = t + exp() / r if r > 0 else math.inf  # type: ignore[operator]
+            cand = t + exp() / r if r > 0 else math.inf
             if cand <= state["until"]:
                 state["t"] = cand
                 return cand - t0
             t = state["until"]
             state["s"] = 1 - s
-            state["until"] = t + exp() / switch[1 - s]  # type: ignore[operator]
+            state["until"] = t + exp() / switch[1 - s]
 
     return gap
+
+
+#: client addresses and ports are drawn this many at a time
+CLIENT_BLOCK = 4096
+
+#: what an arrival callback returns: when to run it again (the kernel reuses its entry)
+Again = tuple[float, None, None] | None
+
+
+def arrival_callback(
+    dp: DataPlane,
+    listener: str,
+    gap: GapFn,
+    addrs: list[Any],
+    crng: np.random.Generator,
+    horizon: float,
+    running: Callable[[], bool] | None = None,
+    trace: TraceRows | None = None,
+) -> Callable[[Any, Any], Again]:
+    """The kernel callback of one traffic source: a request arrives at ``listener``
+    from a client, and the callback asks to run again after the next gap.
+
+    Clients are drawn uniformly from ``addrs`` (indexes and ephemeral ports from
+    ``crng``, a block at a time) unless a trace gives them. The source stops at
+    ``horizon``, when ``gap`` is exhausted, or when ``running`` (if given) turns false.
+    A listener that no frontend serves, or a VIP that is down, fails the connection.
+    Runs once per request, so a Poisson source that no trace or ``running`` test
+    concerns gets :func:`poisson_callback`, the same callback with the data plane's
+    common case inlined.
+    """
+    env = dp.env
+    n_addr = len(addrs)
+    lo, hi = EPHEMERAL_PORTS
+    picks: list[int] = []
+    ports: list[int] = []
+    pos = 0
+    row = 0
+
+    def refused(client: Any, port: int) -> None:
+        now = env._now
+        dp.finish((now, client, port, None, -1, now, None, 0, False), -1, OUT_CONNECT, release=False)
+
+    if trace is None and running is None and isinstance(gap, BlockGaps):
+
+        def next_clients() -> tuple[list[Any], list[int]]:
+            picks = crng.integers(0, n_addr, CLIENT_BLOCK).tolist()
+            ports = crng.integers(lo, hi + 1, CLIENT_BLOCK).tolist()
+            return [addrs[p] for p in picks], ports
+
+        return poisson_callback(dp, listener, next_clients, gap, horizon)
+
+    def fire(_a: Any, _b: Any) -> Again:
+        nonlocal picks, ports, pos, row
+        if running is not None and not running():
+            return None
+        if trace is not None:
+            k = row
+            row = k + 1
+            client = trace.clients[k] or addrs[k % n_addr]
+            port = int(trace.ports[k]) or EPHEMERAL_PORTS[0] + k % 28000
+        else:
+            k = pos
+            if k >= len(picks):
+                picks = crng.integers(0, n_addr, CLIENT_BLOCK).tolist()
+                ports = crng.integers(lo, hi + 1, CLIENT_BLOCK).tolist()
+                k = 0
+            pos = k + 1
+            client = addrs[picks[k]]
+            port = ports[k]
+        fe = dp.frontends.get(listener)
+        if fe is None or not dp.vip_up:
+            refused(client, port)
+        else:
+            dp.arrive(fe, client, port)
+        g = gap()
+        if g is not None:
+            t = env._now + g
+            if t <= horizon:
+                return (t, None, None)  # the kernel reschedules this callback
+        return None
+
+    return fire
+
+
+def poisson_callback(
+    dp: DataPlane,
+    listener: str,
+    next_clients: Callable[[], tuple[list[Any], list[int]]],
+    gaps: BlockGaps,
+    horizon: float,
+) -> Callable[[Any, Any], tuple[float, None, None] | None]:
+    """The kernel callback of a Poisson traffic source: what :func:`arrival_callback`'s
+    general callback does per request, with :meth:`DataPlane.arrive` inlined.
+
+    ``next_clients()`` gives the next block of client addresses and ports;
+    ``gaps`` is a :class:`BlockGaps` (its ``buf`` and ``i`` are
+    read here, its call draws the next block). The callback makes one request
+    arrive and returns when to run again (None past ``horizon``). This is the
+    hottest code of an exact run, hence one function: the common case (VIP up, no
+    CPU model, no security group, L7 policies or persistence, the frontend not
+    full, the server healthy with a free slot) runs here; anything else goes
+    through :meth:`DataPlane.arrive` (or fails the connection when no frontend serves the
+    listener), with the same effect.
+    """
+    env = dp.env
+    fast = env.fast
+    fast_seq = env.fast_seq
+    complete = dp.complete
+    clients: list[Any] = []
+    ports: list[int] = []
+    k = 0
+
+    def arrival(_a: Any, _b: Any) -> tuple[float, None, None] | None:
+        nonlocal clients, ports, k
+        j = k
+        try:
+            src = clients[j]
+        except IndexError:
+            clients, ports = next_clients()
+            j = 0
+            src = clients[0]
+        k = j + 1
+        port = ports[j]
+        fe = dp.frontends.get(listener)
+        if (
+            fe is None
+            or not dp.plain_in
+            or fe.allowed is not None
+            or fe.router is not None
+            or fe.active >= fe.maxconn
+        ):
+            if fe is None or not dp.vip_up:
+                now = env._now
+                dp.finish((now, src, port, None, -1, now, None, 0, False), -1, OUT_CONNECT, False)
+            else:
+                dp.arrive(fe, src, port)
+        else:
+            be = fe.backend
+            if be is None or be.persistence is not None:
+                dp.arrive(fe, src, port)
+            else:
+                # arrive, _admit and dispatch, inlined
+                fe.stot += 1
+                fe.bytes_in += fe.request_bytes
+                fe.active += 1
+                now = env._now
+                local = be.balancer.pick(src, port)
+                if local < 0:
+                    dp.finish((now, src, port, None, -1, now, fe, 0, False), -1, OUT_503)
+                else:
+                    server = be.servers[local]
+                    req = (now, src, port, be, local, now, fe, 0, True)
+                    if server.serving and server.busy < server.concurrency:
+                        server.busy += 1
+                        svc = server.service
+                        try:  # Sampler.__call__, inlined (a try costs nothing until it raises)
+                            i = svc._i
+                            s = svc._buf[i]
+                            svc._i = i + 1
+                        except (IndexError, AttributeError):  # a used-up block, or not a Sampler
+                            s = svc()
+                        if server.behaviour is SLOW:
+                            s *= server.factor
+                            server.slowed += 1
+                        server.busy_time += s
+                        heappush(fast, (now + s, next(fast_seq), complete, server, req))
+                    elif server.serving:
+                        server.queue.append(req)
+                    else:
+                        dp.misbehave(server, req)
+        i = gaps.i
+        try:  # BlockGaps.__call__, inlined
+            t = env._now + gaps.buf[i]
+            gaps.i = i + 1
+        except IndexError:
+            t = env._now + gaps()
+        return (t, None, None) if t <= horizon else None
+
+    return arrival
