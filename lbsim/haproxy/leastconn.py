@@ -39,6 +39,7 @@ class LeastConnBalancer(Balancer):
         "_stale_max",
         "_tot",
         "_tree_of",
+        "_use",
     )
 
     def __init__(
@@ -61,6 +62,9 @@ class LeastConnBalancer(Balancer):
         self._stale_max = n + 64  # stale entries beyond this: compact the trees
         #: each server's tree (its group's; a server never changes group)
         self._tree_of = [self._bck_tree if b else self._act_tree for b in self._backup]
+        #: the tree picks come from: the active one while it has a usable server, else
+        #: the backup one while it has, else None
+        self._use: list[int] | None = None
         for i in range(n):
             if self.is_usable(i):
                 self._join(i)
@@ -79,12 +83,18 @@ class LeastConnBalancer(Balancer):
         self._count[b] += 1
         self._tot[b] += self._weights[i]
         self._insert(i)
+        self._choose_tree()
 
     def _leave(self, i: int, old_weight: int) -> None:
         b = 1 if self._backup[i] else 0
         self._count[b] -= 1
         self._tot[b] -= old_weight
         self._unlink(i)
+        self._choose_tree()
+
+    def _choose_tree(self) -> None:
+        count = self._count
+        self._use = self._act_tree if count[0] else self._bck_tree if count[1] else None
 
     def _unlink(self, i: int) -> None:
         self._live[i] = -1
@@ -126,12 +136,8 @@ class LeastConnBalancer(Balancer):
 
     def pick(self, src_ip: int = 0, src_port: int = 0, avoid: int = -1) -> int:
         """Least loaded server relative to weight, ties in rotation order; O(log n)."""
-        count = self._count
-        if count[0]:
-            heap = self._act_tree
-        elif count[1]:
-            heap = self._bck_tree
-        else:
+        heap = self._use
+        if heap is None:
             return -1
         live = self._live
         e = heap[0]

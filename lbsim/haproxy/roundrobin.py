@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from heapq import heappop, heappush, heapreplace
+from operator import length_hint
 from typing import Any, ClassVar
 
 from lbsim.haproxy.balancer import (
@@ -49,10 +50,10 @@ class RoundRobinBalancer(Balancer):
         "_bck",
         "_canon",
         "_ew",
+        "_it",
         "_live",
         "_lpos",
         "_npos",
-        "_pk",
         "_play",
         "_rec",
         "_rweight",
@@ -84,12 +85,12 @@ class RoundRobinBalancer(Balancer):
         self._act = _FwrrGroup()
         self._bck = _FwrrGroup()
         # window replay (see pick): the picks of the window being recorded, the canonical
-        # state it started from, and while replaying, the window's picks and the index of
-        # the next one
+        # state it started from, and while replaying, the window's picks and an iterator
+        # at the next one
         self._rec: list[int] | None = None
         self._canon: Any = None
         self._play: list[int] | None = None
-        self._pk = 0
+        self._it: Iterator[int] = iter(())
         for i in range(n):
             if self.is_usable(i):
                 g = self._bck if self._backup[i] else self._act
@@ -237,7 +238,7 @@ class RoundRobinBalancer(Balancer):
         """
         play = self._play
         if play is not None:
-            n = (self._pk - 1) % len(play)
+            n = (len(play) - length_hint(self._it) - 1) % len(play)  # picks since the replay began
             self._play = None
             for _ in range(n):  # within the window: no switch, nothing recorded
                 self.pick()
@@ -274,7 +275,8 @@ class RoundRobinBalancer(Balancer):
         if rec and canon == self._canon:
             # this pick (being made) is the window's first: the replay serves the rest
             self._play = rec
-            self._pk = 1 % len(rec)
+            self._it = iter(rec)
+            next(self._it)
             self._rec = None
         else:
             self._canon = canon
@@ -286,11 +288,11 @@ class RoundRobinBalancer(Balancer):
         play = self._play
         if play is not None:
             if avoid < 0:
-                k = self._pk
-                srv = play[k]
-                k += 1
-                self._pk = 0 if k == len(play) else k
-                return srv
+                try:
+                    return next(self._it)
+                except StopIteration:  # the window ends: the next one is the same
+                    self._it = iter(play)
+                    return next(self._it)
             self.settle()
         g = self._act
         if not g.count:

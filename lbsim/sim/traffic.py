@@ -374,7 +374,9 @@ def poisson_callback(
                 else:
                     server = be.servers[local]
                     req = (now, src, port, be, local, now, fe, 0, True)
-                    if server.serving and server.busy < server.concurrency:
+                    if not server.serving:
+                        dp.misbehave(server, req)
+                    elif server.busy < server.concurrency:
                         server.busy += 1
                         svc = server.service
                         try:  # Sampler.__call__, inlined (a try costs nothing until it raises)
@@ -388,10 +390,8 @@ def poisson_callback(
                             server.slowed += 1
                         server.busy_time += s
                         heappush(fast, (now + s, next(fast_seq), complete, server, req))
-                    elif server.serving:
-                        server.queue.append(req)
                     else:
-                        dp.misbehave(server, req)
+                        server.queue.append(req)
         i = gaps.i
         try:  # BlockGaps.__call__, inlined
             t = env._now + gaps.buf[i]
