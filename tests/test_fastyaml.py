@@ -164,26 +164,46 @@ def test_the_common_shapes_take_the_fast_path() -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        "a: |\n  text\n",  # block scalars
+        "a: >-\n  folded\n  text\n",
+        "a: b\n  c\n",  # a multi-line plain scalar
+        "a: 'b\n  c'\n",  # a multi-line quoted scalar
+        'a: "\\t\\u00e9"\n',  # escapes
+        "--- \na: 1\n...\n",  # document markers
+        "%YAML 1.1\n---\na: 1\n",  # a directive
+        "a:\tb\n",  # a tab
+        "a: {b: [1, {c: d}],\n    e: f}\n",  # a flow collection over lines
+        "? a\n: 1\n",  # an explicit key
+        "1\n",  # a document that is no mapping (the caller says what it should be)
+        "a: 2001-12-14\nb: 1:30\nc: 0o17\nd: .inf\n",  # YAML 1.1 types
+        "a: {b: " + "x" * 100_000 + ":y}\n",  # long lines (libyaml reads them in linear time)
+        "a: {b: " + "x " * 100_000 + ":y}\n",
+    ],
+    ids=lambda t: repr(t[:24]),
+)
+def test_what_libyaml_reads_is_read_as_pyyaml_reads_it(text: str) -> None:
+    """The syntax is libyaml's: every form of it that builds plain data is taken, with
+    PyYAML's data."""
+    assert check_agrees(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "a: 1\na: 2\n",  # a key given twice (the full path reports it)
         "a: {b: 1, b: 2}\n",
         "a: &x 1\nb: *x\n",  # anchors and aliases
-        "a: |\n  text\n",  # block scalars
-        "a: b\n  c\n",  # a multi-line plain scalar
-        "a: 'b\n  c'\n",  # a multi-line quoted scalar
-        'a: "\\t"\n',  # escapes
         "a: !!str 1\n",  # tags
-        "--- \na: 1\n",  # document markers
-        "a:\tb\n",  # tabs
+        "a: !local x\n",
         "a: " + "1" * (loader.MAX_INT_DIGITS + 1) + "\n",  # beyond the loader's limits
         "a: " + "[" * (loader.MAX_DEPTH + 1) + "]" * (loader.MAX_DEPTH + 1) + "\n",
         "<<: {a: 1}\n",  # merge keys
+        "a: 1\n=: 2\n",  # the value key
+        "{[1]: 2}\n",  # a key that is no scalar
         "a: [1, 2\n",  # an unclosed flow collection
-        "1\n",
+        "a: 1\n---\nb: 2\n",  # two documents
         "",
-        # long lines that are no flow token: declined in linear time (each was rescanned
-        # from every position: minutes for these)
-        "a: {b: " + "x" * 100_000 + ":y}\n",
-        "a: {b: " + "x " * 100_000 + ":y}\n",
+        "# only a comment\n",
     ],
     ids=lambda t: repr(t[:24]),
 )
