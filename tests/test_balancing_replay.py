@@ -1,4 +1,7 @@
-"""Roundrobin's window replay gives exactly the picks and state of the plain computation.
+"""The balancers' shortcuts give exactly what the plain computation gives.
+
+Roundrobin's window replay, and the source hash's address map (which callers index
+themselves instead of calling ``pick``).
 
 :class:`~lbsim.haproxy.roundrobin.RoundRobinBalancer` replays a scheduling window that
 starts from the same state as the previous one instead of recomputing it. The reference
@@ -13,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lbsim.haproxy.balancer import _IDX_MASK, _KEY_SHIFT
+from lbsim.haproxy.balancing import make_balancer
 from lbsim.haproxy.roundrobin import RoundRobinBalancer
 
 
@@ -92,3 +96,33 @@ def test_steady_rotation_is_replayed_and_a_change_stops_it() -> None:
     b.set_usable(3, False)
     assert b._play is None
     assert 3 not in [b.pick() for _ in range(1000)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]),
+    st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=1, max_size=6),
+    st.lists(st.tuples(st.integers(0, 100), st.booleans(), st.integers(0, 6)), max_size=12),
+    st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=20),
+)
+def test_address_map_indexes_like_pick(
+    algorithm: str, servers: list[tuple[int, bool]], changes: list[tuple[int, bool, int]], addresses: list[int]
+) -> None:
+    """Whenever ``address_map()`` gives a map, ``map[address % len(map)]`` is the pick of
+    every address (and port); only the plain source hash (more than one server) has one."""
+    weights = [w for w, _ in servers]
+    b = make_balancer(algorithm, weights, [bk for _, bk in servers])
+    n = len(servers)
+    for idx, usable, weight in [(0, True, weights[0]), *changes]:
+        if algorithm.startswith("SOURCE_IP"):
+            weight = weight and weights[idx % n]  # static: 0 or the configured weight
+        b.set_usable(idx % n, usable)
+        b.set_weight(idx % n, weight)
+        table = b.address_map()
+        if algorithm != "SOURCE_IP":
+            assert table is None
+        elif table is not None:
+            for a in addresses:
+                assert table[a % len(table)] == b.pick(a, a % 28000 + 32768)
+        else:
+            assert len({b.pick(a) for a in addresses}) <= 1  # one server in use, or none

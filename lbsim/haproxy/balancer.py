@@ -97,6 +97,12 @@ class Balancer(ABC):
         the hash algorithms only). ``avoid`` is the server a redispatch moves away from.
         """
 
+    def address_map(self) -> list[int] | None:
+        """The map when :meth:`pick` is ``map[src_ip % len(map)]`` for any address (a
+        source hash with more than one server in use), else None. It changes only with
+        :meth:`set_usable` and :meth:`set_weight`: callers may keep it until they call one."""
+        return None
+
     def release(self, idx: int) -> None:  # noqa: B027 - deliberate no-op default
         """A connection to ``idx`` ended (leastconn bookkeeping; no-op otherwise)."""
 

@@ -166,6 +166,10 @@ class SourceHashBalancer(Balancer):
             return self._map[fmix32(src_ip ^ fmix32(src_port)) % tot]
         return self._map[(src_ip & _U32) % tot]
 
+    def address_map(self) -> list[int] | None:
+        """See :meth:`Balancer.address_map`."""
+        return self._hashed
+
     def server_map(self) -> list[int]:
         """A copy of the current map (slot → server index)."""
         return list(self._map)

@@ -210,6 +210,8 @@ class Backend:
         )
         #: neither of the above nor a cookie to learn: a response needs nothing of the backend
         self.plain = self.release is None and not self.store_on_response
+        #: the balancer's address map (source hash), renewed whenever the balancer changes
+        self.table = self.balancer.address_map()
         self.lvs = lvs
         self.stick_size = 0 if persistence == "HTTP_COOKIE" or lvs is not None else STICK_SIZE
         self.stick: OrderedDict[Any, Server] = stick if stick is not None else OrderedDict()
@@ -260,6 +262,7 @@ class Backend:
             self._check_not_frozen()
             self.usable[local] = usable
             self.balancer.set_usable(local, usable)
+            self.table = self.balancer.address_map()
 
     def set_weight(self, local: int, weight: int) -> None:
         """Weight changed at run time (weight 0 = drain)."""
@@ -267,6 +270,7 @@ class Backend:
             self._check_not_frozen()
             self.weights[local] = weight
             self.balancer.set_weight(local, weight)
+            self.table = self.balancer.address_map()
 
     def usable_weight(self) -> int:
         """HAProxy's total usable weight (0 → the backend reports DOWN)."""

@@ -368,7 +368,8 @@ def poisson_callback(
                 fe.bytes_in += fe.request_bytes
                 fe.active += 1
                 now = env._now
-                local = be.balancer.pick(src, port)
+                table = be.table  # a source hash's pick, inlined
+                local = table[(src & 0xFFFFFFFF) % len(table)] if table is not None else be.balancer.pick(src, port)
                 if local < 0:
                     dp.finish((now, src, port, None, -1, now, fe, 0, False), -1, OUT_503)
                 else:
