@@ -33,6 +33,7 @@ class LeastConnBalancer(Balancer):
         "_conns",
         "_count",
         "_ew",
+        "_keys",
         "_live",
         "_seqno",
         "_stale",
@@ -51,6 +52,9 @@ class LeastConnBalancer(Balancer):
         super().__init__(weights, backup, usable)
         n = self._n
         self._ew = [w * BE_WEIGHT_SCALE for w in self._weights]
+        #: per server, its tree key (shifted into place) by connection count, filled on
+        #: demand (:meth:`_key`) and cleared when its weight changes
+        self._keys: list[list[int]] = [[] for _ in range(n)]
         self._conns = [0] * n
         self._live = [-1] * n  # the server's live heap entry, -1 when in no tree
         self._seqno = 0
@@ -123,6 +127,7 @@ class LeastConnBalancer(Balancer):
         was = self.is_usable(idx)
         self._weights[idx] = int(weight)
         self._ew[idx] = int(weight) * BE_WEIGHT_SCALE
+        self._keys[idx] = []
         now = self.is_usable(idx)
         if was and not now:
             self._leave(idx, old)
@@ -159,10 +164,24 @@ class LeastConnBalancer(Balancer):
         conns[i] = c
         s = self._seqno
         self._seqno = s + 1
-        e = (((c + 1) * SRV_EWGHT_MAX // self._ew[i]) << _KEY_SHIFT) | (s << _SEQ_SHIFT) | i
+        try:
+            k = self._keys[i][c]
+        except IndexError:
+            k = self._key(i, c)
+        e = k | (s << _SEQ_SHIFT) | i
         live[i] = e
         heapreplace(heap, e)
         return i
+
+    def _key(self, i: int, c: int) -> int:
+        """Server ``i``'s tree key with ``c`` connections, shifted into place: 0 when
+        idle, else ``(c + 1) * SRV_EWGHT_MAX // ew`` (lb_fwlc's ``fwlc_queue_srv``)."""
+        keys = self._keys[i]
+        ew = self._ew[i]
+        while len(keys) <= c:
+            k = len(keys)
+            keys.append((((k + 1) * SRV_EWGHT_MAX // ew) << _KEY_SHIFT) if k else 0)
+        return keys[c]
 
     def _pick_avoiding(self, heap: list[int], avoid: int) -> int:
         """:meth:`pick` when the least loaded server is the one to avoid (redispatch):
@@ -205,10 +224,11 @@ class LeastConnBalancer(Balancer):
             # server is always re-inserted behind its equals, as in HAProxy.
             s = self._seqno
             self._seqno = s + 1
-            if c:
-                e = (((c + 1) * SRV_EWGHT_MAX // self._ew[idx]) << _KEY_SHIFT) | (s << _SEQ_SHIFT) | idx
-            else:
-                e = (s << _SEQ_SHIFT) | idx
+            try:
+                k = self._keys[idx][c]
+            except IndexError:
+                k = self._key(idx, c)
+            e = k | (s << _SEQ_SHIFT) | idx
             live[idx] = e
             heappush(self._tree_of[idx], e)
             stale = self._stale + 1
