@@ -69,6 +69,51 @@ M_OFF, M_CAP, M_SIZE = range(3)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
+def _swap(off: int, a: int, b: int, bal: np.ndarray, hp: np.ndarray, track: bool) -> None:
+    """Swap heap places ``a`` and ``b`` (relative to ``off``); ``track``: keep each
+    server's place in ``bal[:, B_HPOS]`` (leastconn's indexed heap)."""
+    x, y = off + a, off + b
+    for c in range(3):
+        hp[x, c], hp[y, c] = hp[y, c], hp[x, c]
+    if track:
+        bal[hp[x, H_IDX], B_HPOS] = a
+        bal[hp[y, H_IDX], B_HPOS] = b
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _less(hp: np.ndarray, x: int, y: int) -> bool:
+    """Heap order: by key, then by sequence number (unique per balancer: a total order)."""
+    return hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1])
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def sift_up(off: int, pos: int, bal: np.ndarray, hp: np.ndarray, track: bool) -> int:
+    """Move the entry at ``pos`` of the heap at ``off`` up to its place; where it ends."""
+    while pos > 0:
+        p = (pos - 1) // 2
+        if not _less(hp, off + pos, off + p):
+            break
+        _swap(off, pos, p, bal, hp, track)
+        pos = p
+    return pos
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def sift_down(off: int, n: int, pos: int, bal: np.ndarray, hp: np.ndarray, track: bool) -> None:
+    """Move the entry at ``pos`` of the ``n``-entry heap at ``off`` down to its place."""
+    while True:
+        c = 2 * pos + 1
+        if c >= n:
+            break
+        if c + 1 < n and _less(hp, off + c + 1, off + c):
+            c += 1
+        if not _less(hp, off + c, off + pos):
+            break
+        _swap(off, c, pos, bal, hp, track)
+        pos = c
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
 def pick(
     b: int, alg: int, src: int, port: int,
     be_base: np.ndarray, bst: np.ndarray, bal: np.ndarray, hp: np.ndarray, hm: np.ndarray, smap: np.ndarray,
@@ -83,26 +128,6 @@ def pick(
     7 map size, 8 servers in the map.
     """
 
-    def less(x: int, y: int) -> bool:
-        return hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1])
-
-    def swap(x: int, y: int) -> None:
-        for c in range(3):
-            hp[x, c], hp[y, c] = hp[y, c], hp[x, c]
-
-    def sift_down(off: int, n: int, pos: int) -> None:
-        while True:
-            c = 2 * pos + 1
-            if c >= n:
-                break
-            if c + 1 < n and less(off + c + 1, off + c):
-                c += 1
-            if less(off + c, off + pos):
-                swap(off + c, off + pos)
-                pos = c
-            else:
-                break
-
     def pop(h: int) -> None:
         off = hm[h, M_OFF]
         n = hm[h, M_SIZE] - 1
@@ -110,14 +135,14 @@ def pick(
         if n > 0:
             for c in range(3):
                 hp[off, c] = hp[off + n, c]
-            sift_down(off, n, 0)
+            sift_down(off, n, 0, bal, hp, False)
 
     def replace(h: int, key: int, seq: int, idx: int) -> None:
         off = hm[h, M_OFF]
         hp[off, 0] = key
         hp[off, 1] = seq
         hp[off, 2] = idx
-        sift_down(off, hm[h, M_SIZE], 0)
+        sift_down(off, hm[h, M_SIZE], 0, bal, hp, False)
 
     def top_live(h: int) -> int:
         off = hm[h, M_OFF]
@@ -231,35 +256,13 @@ def heap_push(h: int, key: int, seq: int, idx: int, bal: np.ndarray, hp: np.ndar
                 n += 1
         hm[h, M_SIZE] = n
         for start in range(n // 2 - 1, -1, -1):
-            pos = start
-            while True:
-                c = 2 * pos + 1
-                if c >= n:
-                    break
-                x, y = off + c + 1, off + c
-                if c + 1 < n and (hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1])):
-                    c += 1
-                x, y = off + c, off + pos
-                if hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1]):
-                    for cc in range(3):
-                        hp[x, cc], hp[y, cc] = hp[y, cc], hp[x, cc]
-                    pos = c
-                else:
-                    break
+            sift_down(off, n, start, bal, hp, False)
     pos = hm[h, M_SIZE]
     hp[off + pos, 0] = key
     hp[off + pos, 1] = seq
     hp[off + pos, 2] = idx
     hm[h, M_SIZE] = pos + 1
-    while pos > 0:
-        p = (pos - 1) // 2
-        x, y = off + pos, off + p
-        if hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1]):
-            for c in range(3):
-                hp[x, c], hp[y, c] = hp[y, c], hp[x, c]
-            pos = p
-        else:
-            break
+    sift_up(off, pos, bal, hp, False)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -273,34 +276,8 @@ def lc_fix(h: int, pos: int, bal: np.ndarray, hp: np.ndarray, hm: np.ndarray) ->
     :class:`lbsim.haproxy.leastconn.LeastConnBalancer`, so the picks are the same.
     """
     off = hm[h, M_OFF]
-    n = hm[h, M_SIZE]
-    while pos > 0:
-        p = (pos - 1) // 2
-        x, y = off + pos, off + p
-        if hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1]):
-            for c in range(3):
-                hp[x, c], hp[y, c] = hp[y, c], hp[x, c]
-            bal[hp[x, 2], B_HPOS] = pos
-            bal[hp[y, 2], B_HPOS] = p
-            pos = p
-        else:
-            break
-    while True:
-        c = 2 * pos + 1
-        if c >= n:
-            break
-        x, y = off + c + 1, off + c
-        if c + 1 < n and (hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1])):
-            c += 1
-        x, y = off + c, off + pos
-        if hp[x, 0] < hp[y, 0] or (hp[x, 0] == hp[y, 0] and hp[x, 1] < hp[y, 1]):
-            for cc in range(3):
-                hp[x, cc], hp[y, cc] = hp[y, cc], hp[x, cc]
-            bal[hp[x, 2], B_HPOS] = c
-            bal[hp[y, 2], B_HPOS] = pos
-            pos = c
-        else:
-            break
+    if sift_up(off, pos, bal, hp, True) == pos:
+        sift_down(off, hm[h, M_SIZE], pos, bal, hp, True)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
