@@ -800,3 +800,28 @@ def test_world_is_the_engine_for_live_worlds() -> None:
     w = World(cloud(), live=True)
     w.run_until(5.0)
     assert w.env.now == 5.0 and w.runtimes == {}
+
+
+def _session(seed: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Ids and operating-status changes of the same calls on a Twin with ``seed``."""
+    t = Twin(cloud(), seed=seed)
+    ids = [ok(t.request("create", "loadbalancer", None, {"name": n})) for n in ("a", "b")]
+    t.advance_to(95.0)
+    changes = [
+        (r.time, r.name, r.new, r.object_type)
+        for r in t.world.timeline.rows
+        if r.field == "operating_status"
+    ]
+    return ids, changes
+
+
+def test_same_seed_same_ids_and_heartbeat_phases() -> None:
+    """Same seed, same calls: the same UUIDs (version 4) and so the same amphorae and
+    heartbeat phases, hence the same status times (a uuid4 per create made each session
+    differ, and the first ONLINE after ACTIVE wandered within a heartbeat interval)."""
+    ids, changes = _session(7)
+    again = _session(7)
+    assert (ids, changes) == again and sum(c[2] == "ONLINE" for c in changes) == 2
+    assert all(len(i) == 36 and i[14] == "4" for i in ids) and len(set(ids)) == 2
+    other_ids, _ = _session(8)
+    assert set(other_ids).isdisjoint(ids)

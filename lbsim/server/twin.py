@@ -9,7 +9,7 @@ current simulated time, exactly as a scheduled event of a scenario is applied. S
 :meth:`Twin.save` can write a ``scenario.yaml`` whose ``events:`` replay the session, and
 ``lbsim run`` of it repeats the session's ``transitions.csv`` byte for byte.
 
-Keys: the control-plane key of every object is its UUID (uuid4 for API creates,
+Keys: the control-plane key of every object is its UUID (version 4, from the seed, for API creates,
 :func:`lbsim.scenario.ids.object_id` for objects of a starting scenario). Names and the
 other fields the simulation does not use live in the Twin's per-object record.
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import random
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,6 +227,9 @@ class Twin:
         self._seen_rows = 0
         self._ips: dict[str, set[str]] = {}
         self._amp_times: dict[str, tuple[float, float | None]] = {}
+        # version-4 UUIDs for API creates, drawn from the seed: the same calls on the same
+        # seed make the same ids, and so the same amphorae and heartbeat phases
+        self._ids = random.Random(f"lbsim-twin-ids:{self.seed}")
         self.world.start()
         for obj in self.world.cp.objects():
             meta = self._new_meta(obj.type, obj.name, names.get((obj.type, obj.name), ""), DEFAULT_PROJECT)
@@ -277,7 +281,7 @@ class Twin:
         if op == "failover" and kind != "loadbalancer":
             return TwinResponse(405, "Only load balancers and amphorae can be failed over", "Client", key)
         if op == "create":
-            key = str(uuid.uuid4())
+            key = str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
         elif not key:
             return TwinResponse(404, f"{RESOURCE_NAMES[kind]} None not found.", "Client", key)
         try:
