@@ -90,27 +90,6 @@ def test_merge_shifts_members_and_keeps_the_no_member_row() -> None:
     assert np.allclose(merged.sums, both.sums)
 
 
-def test_sample_series_behaves_like_the_list_it_replaces() -> None:
-    """Occupancy samples: list-like where results read them, 12 bytes a row."""
-    from lbsim.sim.metrics import SampleSeries
-
-    ref: list[tuple[int, int, int]] = []
-    s = SampleSeries(2)  # grows past its first capacity
-    assert not s and len(s) == 0
-    for i in range(70):
-        row = (i, 2 * i, 3 * i)
-        s.append(row)
-        ref.append(row)
-    s.extend([(0, 0, 0)] * 3)
-    ref.extend([(0, 0, 0)] * 3)
-    s[5] = (9, 9, 9)
-    ref[5] = (9, 9, 9)
-    assert s and len(s) == len(ref) and list(s) == ref and s == ref
-    assert s[-1] == ref[-1] and s[5] == (9, 9, 9)
-    assert np.array_equal(np.asarray(s[:10], dtype=np.int64), np.asarray(ref[:10]))
-    assert s._data.itemsize == 4
-
-
 def test_large_fold_of_few_members_equals_reference() -> None:
     """A fold large against members x bins takes the dense-count path: same cells."""
     rng = np.random.default_rng(5)

@@ -540,11 +540,6 @@ class CompiledDataPlane:
             append((a, q, b))
         self.sc[self.k.S_SAMPN] = 0
 
-    def sample(self) -> tuple[int, int, int]:
-        """The sampler's (active connections, queued in members, kernel backlog)."""
-        active = sum(fe.active for fe in self.dp.frontends.values())
-        return active, int(self.sv[:, 6].sum()), int(self.fe[:, 10].sum())
-
     def finish(self) -> None:
         """Copy the members' counters back to the Python servers (for the summary)."""
         for g, s in enumerate(self.dp.servers):

@@ -856,10 +856,8 @@ class DataPlane:
             self._release_frontend(fe)
 
     def sample(self) -> None:
-        """Record the current occupancy (called once per simulated second)."""
-        if self.compiled is not None:
-            self.samples.append(self.compiled.sample())
-            return
+        """Record the current occupancy (called once per simulated second; with the
+        compiled data plane its kernel takes the samples instead)."""
         active = sum(fe.active for fe in self.frontends.values())
         backlog = sum(len(fe.backlog) for fe in self.frontends.values()) + len(self.cpu_queue)
         if len(self._queues) != len(self.servers):  # servers added without add_server

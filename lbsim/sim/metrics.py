@@ -602,7 +602,7 @@ class ErrorCounts:
 
 class WindowSamples:
     """A window's occupancy samples: ``append`` puts sample ``k`` in row ``k``; reading
-    (``len``, iteration, indexing) behaves like :class:`SampleSeries`, over the whole run."""
+    (``len``, iteration, indexing) behaves like a list of ``(active, queued, backlog)`` tuples, over the whole run."""
 
     __slots__ = ("_w",)
 
@@ -651,7 +651,7 @@ class WindowSamples:
         return (a, b, c)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, (WindowSamples, SampleSeries, list)):
+        if isinstance(other, (WindowSamples, list)):
             return list(self) == list(other)
         return NotImplemented
 
@@ -670,65 +670,3 @@ class SecondSeries:
     def add(self, t: float, column: int, n: int = 1) -> None:
         """Count ``n`` in the second containing ``t``."""
         self.data[int(t), column] += n
-
-
-class SampleSeries:
-    """Once-a-second occupancy samples ``(active, queued, backlog)``, 12 bytes each.
-
-    A list of tuples costs about 72 bytes a simulated second (150 MB for 30 days); this
-    keeps int32 rows in a numpy array that doubles when full. It behaves like the list
-    it replaces where results read it: ``append``, ``extend``, ``len``, truth value,
-    iteration and indexing give tuples, a slice gives an ``(n, 3)`` array.
-    """
-
-    __slots__ = ("_data", "_n")
-
-    def __init__(self, capacity: int = 64) -> None:
-        # zeros are not resident until written, so a run's whole duration costs nothing
-        # up front and no copy is made while the run stays within it
-        self._data = np.zeros((max(capacity, 1), 3), dtype=np.int32)
-        self._n = 0
-
-    def append(self, row: tuple[int, int, int]) -> None:
-        """Add one sample."""
-        if self._n == len(self._data):
-            self._data = np.concatenate([self._data, np.zeros_like(self._data)])
-        self._data[self._n] = row
-        self._n += 1
-
-    def extend(self, rows: Sequence[tuple[int, int, int]]) -> None:
-        """Add several samples."""
-        for row in rows:
-            self.append(row)
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __bool__(self) -> bool:
-        return self._n > 0
-
-    def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        for row in self._data[: self._n].tolist():
-            yield (row[0], row[1], row[2])
-
-    @overload
-    def __getitem__(self, i: int) -> tuple[int, int, int]: ...
-    @overload
-    def __getitem__(self, i: slice) -> np.ndarray: ...
-    def __getitem__(self, i: int | slice) -> tuple[int, int, int] | np.ndarray:
-        if isinstance(i, slice):
-            return self._data[: self._n][i]
-        if not -self._n <= i < self._n:
-            raise IndexError("sample index out of range")
-        a, b, c = self._data[: self._n][i].tolist()
-        return (a, b, c)
-
-    def __setitem__(self, i: int, row: tuple[int, int, int]) -> None:
-        if not -self._n <= i < self._n:
-            raise IndexError("sample index out of range")
-        self._data[: self._n][i] = row
-
-    def __eq__(self, other: object) -> bool:
-        return list(self) == list(other) if isinstance(other, (SampleSeries, list)) else NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
